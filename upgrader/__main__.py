@@ -1,0 +1,5 @@
+import sys
+
+from upgrader.cli import main
+
+sys.exit(main())
