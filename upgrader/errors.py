@@ -1,0 +1,81 @@
+"""Every way an upgrade can stop, each with its documented exit code and what to do next."""
+
+from __future__ import annotations
+
+#: Exit codes, documented in --help and README.md.
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_BAD_INSTALLATION = 3
+EXIT_UNKNOWN_SCHEMA = 4
+EXIT_NEWER_DATABASE = 5
+EXIT_IN_USE = 6
+EXIT_ROLLED_BACK = 7
+
+EXIT_CODES = {
+    EXIT_OK: "success: upgraded, or already up to date (nothing to do)",
+    EXIT_INTERNAL: "unexpected error (a bug); nothing was changed",
+    EXIT_USAGE: "bad command line",
+    EXIT_BAD_INSTALLATION: "refused: no usable database (missing, empty, not a database, damaged)",
+    EXIT_UNKNOWN_SCHEMA: "refused: the database's structure is not one wems-upgrade knows (changed by hand?)",
+    EXIT_NEWER_DATABASE: "refused: the database is newer than the requested version or than this upgrader",
+    EXIT_IN_USE: "refused: the database is in use (Wareflow EMS is open, or another upgrade runs)",
+    EXIT_ROLLED_BACK: "failed: the upgrade went wrong and was undone; the installation is as it was",
+}
+
+
+class UpgradeError(Exception):
+    """A stop the user must hear about: what is wrong, that nothing changed, what to do."""
+
+    exit_code = EXIT_INTERNAL
+    status = "error"
+    advice = "Nothing was changed. Please send the log file to support."
+
+    def __init__(self, message: str, details: list[str] | None = None, advice: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.details = list(details or [])
+        if advice:
+            self.advice = advice
+
+
+class UsageError(UpgradeError):
+    exit_code = EXIT_USAGE
+    status = "usage"
+    advice = "Run wems-upgrade --help to see the options."
+
+
+class BadInstallation(UpgradeError):
+    exit_code = EXIT_BAD_INSTALLATION
+    status = "refused"
+    advice = ("Nothing was changed. Check that --data-dir points at the Wareflow EMS folder "
+              "(the one holding data/employee_manager.db).")
+
+
+class UnknownSchema(UpgradeError):
+    exit_code = EXIT_UNKNOWN_SCHEMA
+    status = "refused"
+    advice = ("Nothing was changed. The database was probably changed by hand. Send this report "
+              "to support; do not try to fix the database yourself.")
+
+
+class SchemaConflict(UnknownSchema):
+    """An operation found the object it creates already there, but different."""
+
+
+class NewerDatabase(UpgradeError):
+    exit_code = EXIT_NEWER_DATABASE
+    status = "refused"
+    advice = "Nothing was changed. Use the newest wems-upgrade, or keep this version of Wareflow EMS."
+
+
+class DatabaseInUse(UpgradeError):
+    exit_code = EXIT_IN_USE
+    status = "refused"
+    advice = "Nothing was changed. Close Wareflow EMS on every computer, then run wems-upgrade again."
+
+
+class UpgradeFailed(UpgradeError):
+    exit_code = EXIT_ROLLED_BACK
+    status = "rolled_back"
+    advice = "The upgrade was undone: your installation is exactly as it was. Please send the log to support."

@@ -1,0 +1,68 @@
+"""Runs steps' operations on a connection, inside one transaction that commits only if every check passes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+import apsw
+
+from upgrader.errors import UpgradeError, UpgradeFailed
+from upgrader.loader import Step
+from upgrader.operations import Operation, is_needed
+from upgrader.schema import read_schema
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    step: Step
+    operation: Operation
+    applied: bool
+
+
+def run_steps(conn: apsw.Connection, steps: list[Step],
+              on_operation: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Apply every operation still needed, step after step; skip those already done."""
+    outcomes = []
+    for step in steps:
+        for op in step.operations:
+            needed = is_needed(op, read_schema(conn), step.schema)
+            if needed:
+                _execute(conn, step, op)
+            outcomes.append(Outcome(step, op, needed))
+            if on_operation:
+                on_operation(outcomes[-1])
+    return outcomes
+
+
+def _execute(conn: apsw.Connection, step: Step, op: Operation) -> None:
+    try:
+        for statement in op.statements:
+            conn.execute(statement)
+    except apsw.Error as exc:
+        raise UpgradeFailed(f"Step {step.label} could not {op.describe()}: {exc}") from exc
+
+
+def in_transaction(conn: apsw.Connection, work: Callable[[apsw.Connection], T],
+                   before_commit: Callable[[apsw.Connection, T], None]) -> T:
+    """Run `work` then `before_commit` in ONE transaction; roll back on any error.
+
+    Foreign-key enforcement is switched off before BEGIN (it cannot change inside a
+    transaction), as SQLite documents for table rebuilds; `before_commit` is where
+    PRAGMA foreign_key_check and the other checks run.
+    """
+    conn.execute("PRAGMA foreign_keys=OFF")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = work(conn)
+        before_commit(conn, result)
+        conn.execute("COMMIT")
+        return result
+    except BaseException as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if isinstance(exc, (UpgradeError, KeyboardInterrupt, SystemExit)):
+            raise
+        raise UpgradeFailed(f"The database change failed: {exc}") from exc

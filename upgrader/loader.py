@@ -1,0 +1,141 @@
+"""Reads the migrations/ folder: one folder per schema generation, in order.
+
+A folder `g<N>_<name>/` holds `step.toml` (description, releases, app migration names),
+`schema.sql` (the schema a fresh install of generation N creates) and, from g2 on,
+`up.sql` (the SQL that takes generation N-1 to N).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from packaging.version import InvalidVersion, Version
+
+from upgrader.errors import NewerDatabase, UsageError
+from upgrader.operations import Operation, parse_operations
+from upgrader.paths import migrations_dir
+from upgrader.schema import Schema, schema_from_sql
+
+_FOLDER = re.compile(r"^g(\d+)_(\w+)$")
+
+
+@dataclass(frozen=True)
+class Step:
+    generation: int
+    name: str
+    description: str
+    releases: str
+    schema_sql: str
+    up_sql: str | None = None
+    first_release: Version | None = None
+    last_release: Version | None = None
+    app_migrations: tuple[str, ...] = ()
+    operations: tuple[Operation, ...] = field(default=(), compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"g{self.generation}"
+
+    @property
+    def checksum(self) -> str:
+        """SHA-256 of the step's SQL, as recorded in the database's upgrade history."""
+        return hashlib.sha256((self.up_sql or "").encode("utf-8")).hexdigest()
+
+    @cached_property
+    def schema(self) -> Schema:
+        return schema_from_sql(self.schema_sql)
+
+
+def _version(value: str | None) -> Version | None:
+    return Version(value) if value else None
+
+
+def load_step(folder: Path) -> Step:
+    match = _FOLDER.match(folder.name)
+    meta = tomllib.loads((folder / "step.toml").read_text(encoding="utf-8"))
+    up = folder / "up.sql"
+    up_sql = up.read_text(encoding="utf-8") if up.exists() else None
+    generation = int(match.group(1))
+    if meta.get("generation") != generation:
+        raise ValueError(f"{folder}: step.toml says generation {meta.get('generation')}")
+    return Step(
+        generation=generation, name=match.group(2), description=meta["description"],
+        releases=meta["releases"], schema_sql=(folder / "schema.sql").read_text(encoding="utf-8"),
+        up_sql=up_sql, first_release=_version(meta.get("first_release")),
+        last_release=_version(meta.get("last_release")),
+        app_migrations=tuple(meta.get("app_migrations", ())),
+        operations=tuple(parse_operations(up_sql)) if up_sql else ())
+
+
+@dataclass(frozen=True)
+class Catalog:
+    steps: tuple[Step, ...]
+
+    @property
+    def latest(self) -> Step:
+        return self.steps[-1]
+
+    def step(self, generation: int) -> Step:
+        return self.steps[generation - 1]
+
+    def path(self, start: int, target: int) -> list[Step]:
+        """The steps that take generation `start` to `target`."""
+        return list(self.steps[start:target])
+
+    def app_migrations(self, target: int) -> list[str]:
+        """The app migration names a database of generation `target` has, in order."""
+        return [name for step in self.steps[:target] for name in step.app_migrations]
+
+    @cached_property
+    def digest(self) -> str:
+        """SHA-256 over every step's files: tells which migrations a build embeds."""
+        h = hashlib.sha256()
+        for step in self.steps:
+            for text in (step.label, step.schema_sql, step.up_sql or ""):
+                h.update(text.encode("utf-8") + b"\0")
+        return h.hexdigest()
+
+    def resolve_target(self, wanted: str | None) -> Step:
+        """The step named by --to-version: a release ("2.1.4"), a generation ("g7"), or None for the latest."""
+        if not wanted or wanted.lower() == "latest":
+            return self.latest
+        gen = re.fullmatch(r"[gG](\d+)", wanted.strip())
+        if gen:
+            number = int(gen.group(1))
+            if 1 <= number <= len(self.steps):
+                return self.step(number)
+            raise NewerDatabase(f"wems-upgrade knows generations g1 to {self.latest.label}, not {wanted}.")
+        return self._step_for_release(wanted)
+
+    def _step_for_release(self, wanted: str) -> Step:
+        try:
+            version = Version(wanted.lstrip("vV"))
+        except InvalidVersion:
+            raise UsageError(f"'{wanted}' is not a version (examples: 2.3.2, g8, latest).") from None
+        newest = self.latest.last_release
+        if newest and version > newest:
+            raise NewerDatabase(f"Wareflow EMS {version} is newer than this upgrader knows "
+                                f"(newest known: {newest}).")
+        candidates = [s for s in self.steps if s.first_release and s.first_release <= version]
+        if not candidates:
+            raise UsageError(f"No known Wareflow EMS release is {version}; use a generation (g1 to "
+                             f"{self.latest.label}) for the 0.1.0 pre-release builds.")
+        return candidates[-1]
+
+
+def load_catalog(folder: Path | None = None) -> Catalog:
+    folder = folder or migrations_dir()
+    found = sorted((int(_FOLDER.match(p.name).group(1)), p) for p in folder.iterdir()
+                   if p.is_dir() and _FOLDER.match(p.name))
+    steps = tuple(load_step(path) for _n, path in found)
+    numbers = [s.generation for s in steps]
+    if numbers != list(range(1, len(steps) + 1)):
+        raise ValueError(f"migrations must be g1, g2, ... without gaps; found {numbers}")
+    if steps[0].up_sql is not None or any(s.up_sql is None for s in steps[1:]):
+        raise ValueError("g1 is the baseline (no up.sql); every later generation needs up.sql")
+    return Catalog(steps)

@@ -1,0 +1,84 @@
+"""Builds the plan: the steps from the detected generation to the target, each operation
+marked as needed or already done, proven by running it on an empty copy of the schema."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import apsw
+
+from upgrader.detector import Detection, detect
+from upgrader.errors import NewerDatabase, UnknownSchema, UpgradeFailed
+from upgrader.executor import Outcome, in_transaction, run_steps
+from upgrader.loader import Catalog, Step
+from upgrader.recorder import recorded_app_migrations
+from upgrader.schema import differences, extra_columns, extra_objects, read_schema, schema_only_copy
+
+
+@dataclass(frozen=True)
+class Plan:
+    detection: Detection
+    target: Step
+    steps: tuple[Step, ...]
+    outcomes: tuple[Outcome, ...]
+    app_migrations: tuple[str, ...]
+
+    @property
+    def current(self) -> Step:
+        return self.detection.step
+
+    @property
+    def applied(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.applied]
+
+    @property
+    def touched_tables(self) -> set[str]:
+        return {o.operation.table for o in self.applied if o.operation.table}
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return not self.applied and not self.app_migrations
+
+
+def make_plan(conn: apsw.Connection, catalog: Catalog, target: Step) -> Plan:
+    detection = detect(conn, catalog)
+    if detection.step.generation > target.generation:
+        raise NewerDatabase(
+            f"This database is {detection.step.label} ({detection.step.releases}), newer than the "
+            f"requested {target.label} ({target.releases}). wems-upgrade never downgrades.")
+    _refuse_unexplained(detection, target)
+    steps = catalog.path(detection.step.generation, target.generation)
+    outcomes = simulate(conn, steps, target)
+    pending = _pending_app_migrations(conn, catalog, target)
+    return Plan(detection, target, tuple(steps), tuple(outcomes), tuple(pending))
+
+
+def _refuse_unexplained(detection: Detection, target: Step) -> None:
+    extras = extra_objects(detection.schema, target.schema) + extra_columns(detection.schema, target.schema)
+    if extras:
+        raise UnknownSchema(
+            f"This database has parts that Wareflow EMS {target.label} ({target.releases}) does not "
+            "have. They may have been added by hand, or by a newer release:", extras)
+
+
+def simulate(conn: apsw.Connection, steps: list[Step], target: Step) -> list[Outcome]:
+    """Run the steps on an empty in-memory copy of the schema; return what each operation does."""
+    copy = schema_only_copy(conn)
+    try:
+        outcomes = in_transaction(copy, lambda c: run_steps(c, steps), lambda c, _o: None)
+        problems = differences(read_schema(copy), target.schema)
+    except UpgradeFailed as exc:
+        raise UnknownSchema("The upgrade SQL does not fit this database:", [exc.message]) from exc
+    finally:
+        copy.close()
+    if problems:
+        raise UnknownSchema(f"After upgrading, this database would still differ from "
+                            f"{target.label}; the differences are:", problems)
+    return outcomes
+
+
+def _pending_app_migrations(conn: apsw.Connection, catalog: Catalog, target: Step) -> list[str]:
+    if target.schema.table("migrations") is None:
+        return []
+    done = recorded_app_migrations(conn)
+    return [name for name in catalog.app_migrations(target.generation) if name not in done]

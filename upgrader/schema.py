@@ -1,0 +1,295 @@
+"""A structural model of a SQLite schema, read through PRAGMAs, and the differences between two.
+
+Two schemas are equal when they have the same tables, views and triggers, each table
+has the same columns (name, declared type, NOT NULL, default, primary-key position;
+column ORDER is not compared), the same foreign keys (columns, parent, ON DELETE,
+ON UPDATE, MATCH) and the same UNIQUE constraints, and the same named indexes
+(table, uniqueness, ordered key columns with sort order and collation, WHERE clause).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import apsw
+
+#: Tables that belong to SQLite itself or to wems-upgrade, never to the app's schema.
+HISTORY_TABLE = "wems_upgrade_history"
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    type: str
+    notnull: bool
+    default: str | None
+    pk: int
+
+    def describe(self) -> str:
+        parts = [self.type or "(no type)"]
+        if self.notnull:
+            parts.append("NOT NULL")
+        if self.pk:
+            parts.append("PRIMARY KEY")
+        if self.default is not None:
+            parts.append(f"DEFAULT {self.default}")
+        return " ".join(parts)
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    columns: tuple[str, ...]
+    parent: str
+    parent_columns: tuple[str | None, ...]
+    on_update: str
+    on_delete: str
+    match: str
+
+    def describe(self) -> str:
+        return (f"({', '.join(self.columns)}) -> {self.parent}"
+                f" ON DELETE {self.on_delete} ON UPDATE {self.on_update}")
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    columns: tuple[Column, ...]
+    foreign_keys: frozenset[ForeignKey]
+    unique_constraints: frozenset[tuple[str, ...]]
+    without_rowid: bool = False
+    strict: bool = False
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name.lower() == name.lower()), None)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+
+@dataclass(frozen=True)
+class Index:
+    name: str
+    table: str
+    unique: bool
+    keys: tuple[tuple[str | None, bool, str], ...]
+    where: str | None
+
+    def describe(self) -> str:
+        cols = ", ".join(k[0] or "<expression>" for k in self.keys)
+        kind = "UNIQUE INDEX" if self.unique else "INDEX"
+        return f"{kind} ON {self.table} ({cols})" + (f" WHERE {self.where}" if self.where else "")
+
+
+@dataclass
+class Schema:
+    tables: dict[str, Table] = field(default_factory=dict)
+    indexes: dict[str, Index] = field(default_factory=dict)
+    others: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def table(self, name: str) -> Table | None:
+        return self.tables.get(name.lower())
+
+    def index(self, name: str) -> Index | None:
+        return self.indexes.get(name.lower())
+
+
+def _rows(conn: apsw.Connection, sql: str, params=()) -> list[tuple]:
+    return list(conn.execute(sql, params))
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _normalise_type(declared: str) -> str:
+    return re.sub(r"\s+", "", declared or "").upper()
+
+
+def _normalise_sql(sql: str) -> str:
+    return re.sub(r"\s+", " ", sql).strip()
+
+
+def _is_ours(name: str) -> bool:
+    return name.lower().startswith("sqlite_") or name.lower() == HISTORY_TABLE
+
+
+def _read_columns(conn, table: str) -> tuple[Column, ...]:
+    rows = _rows(conn, f"PRAGMA table_xinfo({_quote(table)})")
+    return tuple(Column(name, _normalise_type(ctype), bool(notnull), default, pk)
+                 for _cid, name, ctype, notnull, default, pk, _hidden in rows)
+
+
+def _read_foreign_keys(conn, table: str) -> frozenset[ForeignKey]:
+    grouped: dict[int, list[tuple]] = {}
+    for row in _rows(conn, f"PRAGMA foreign_key_list({_quote(table)})"):
+        grouped.setdefault(row[0], []).append(row)
+    keys = set()
+    for rows in grouped.values():
+        rows.sort(key=lambda r: r[1])
+        _id, _seq, parent, _from, _to, on_update, on_delete, match = rows[0]
+        keys.add(ForeignKey(tuple(r[3] for r in rows), parent.lower(),
+                            tuple(r[4] for r in rows), on_update, on_delete, match))
+    return frozenset(keys)
+
+
+def _index_keys(conn, index: str) -> tuple[tuple[str | None, bool, str], ...]:
+    rows = _rows(conn, f"PRAGMA index_xinfo({_quote(index)})")
+    return tuple((name, bool(desc), coll.upper())
+                 for _seqno, _cid, name, desc, coll, key in rows if key)
+
+
+def _index_where(sql: str | None) -> str | None:
+    if not sql:
+        return None
+    match = re.search(r"\)\s*WHERE\s+(.*)$", sql, re.IGNORECASE | re.DOTALL)
+    return _normalise_sql(match.group(1)) if match else None
+
+
+def _read_table(conn, name: str, kind: dict) -> Table:
+    uniques = frozenset(
+        tuple(k[0] for k in _index_keys(conn, idx))
+        for _seq, idx, _unique, origin, _partial in _rows(conn, f"PRAGMA index_list({_quote(name)})")
+        if origin == "u")
+    return Table(name, _read_columns(conn, name), _read_foreign_keys(conn, name), uniques,
+                 without_rowid=bool(kind.get("wr")), strict=bool(kind.get("strict")))
+
+
+def _table_kinds(conn) -> dict[str, dict]:
+    return {row[1].lower(): {"wr": row[4], "strict": row[5]}
+            for row in _rows(conn, "PRAGMA main.table_list") if row[0] == "main"}
+
+
+def read_schema(conn: apsw.Connection) -> Schema:
+    """The app's schema as it is in `conn` (SQLite's and wems-upgrade's own tables left out)."""
+    schema = Schema()
+    kinds = _table_kinds(conn)
+    master = _rows(conn, "SELECT type, name, tbl_name, sql FROM main.sqlite_master ORDER BY rowid")
+    for kind, name, table, sql in master:
+        if _is_ours(name) or _is_ours(table):
+            continue
+        if kind == "table":
+            schema.tables[name.lower()] = _read_table(conn, name, kinds.get(name.lower(), {}))
+        elif kind == "index" and sql:
+            unique = bool(re.match(r"\s*CREATE\s+UNIQUE\b", sql, re.IGNORECASE))
+            schema.indexes[name.lower()] = Index(name, table.lower(), unique,
+                                                 _index_keys(conn, name), _index_where(sql))
+        elif kind in ("view", "trigger"):
+            schema.others[name.lower()] = (kind, _normalise_sql(sql or ""))
+    return schema
+
+
+def schema_from_sql(sql: str) -> Schema:
+    """The schema that `sql` creates in an empty database."""
+    conn = apsw.Connection(":memory:")
+    try:
+        conn.execute(sql)
+        return read_schema(conn)
+    finally:
+        conn.close()
+
+
+def schema_only_copy(conn: apsw.Connection) -> apsw.Connection:
+    """An in-memory database with the same tables, indexes, views and triggers as `conn`, and no rows."""
+    statements = _rows(conn, "SELECT type, sql FROM main.sqlite_master WHERE sql IS NOT NULL "
+                             "AND name NOT LIKE 'sqlite_%' ORDER BY rowid")
+    order = {"table": 0, "index": 1, "view": 2, "trigger": 3}
+    copy = apsw.Connection(":memory:")
+    for _kind, sql in sorted(statements, key=lambda s: order.get(s[0], 4)):
+        copy.execute(sql)
+    return copy
+
+
+# --- differences -----------------------------------------------------------------------
+
+def column_differences(table: str, actual: Column, expected: Column) -> list[str]:
+    where = f"column {table}.{expected.name}"
+    out = []
+    if actual.type != expected.type:
+        out.append(f"{where} has type {actual.type or '(none)'}, expected {expected.type or '(none)'}")
+    if actual.notnull != expected.notnull:
+        out.append(f"{where} is {'NOT NULL' if actual.notnull else 'nullable'}, "
+                   f"expected {'NOT NULL' if expected.notnull else 'nullable'}")
+    if actual.default != expected.default:
+        out.append(f"{where} has default {actual.default}, expected {expected.default}")
+    if actual.pk != expected.pk:
+        out.append(f"{where} primary-key position is {actual.pk}, expected {expected.pk}")
+    return out
+
+
+def _constraint_differences(actual: Table, expected: Table) -> list[str]:
+    out = []
+    for fk in sorted(expected.foreign_keys - actual.foreign_keys, key=repr):
+        out.append(f"table {expected.name} lacks foreign key {fk.describe()}")
+    for fk in sorted(actual.foreign_keys - expected.foreign_keys, key=repr):
+        out.append(f"table {expected.name} has an unexpected foreign key {fk.describe()}")
+    if actual.unique_constraints != expected.unique_constraints:
+        out.append(f"table {expected.name} has UNIQUE constraints "
+                   f"{sorted(actual.unique_constraints)}, expected {sorted(expected.unique_constraints)}")
+    if (actual.without_rowid, actual.strict) != (expected.without_rowid, expected.strict):
+        out.append(f"table {expected.name} differs in WITHOUT ROWID / STRICT")
+    return out
+
+
+def table_differences(actual: Table, expected: Table, *, allow_extra_columns: bool = False) -> list[str]:
+    out = []
+    for col in expected.columns:
+        mine = actual.column(col.name)
+        if mine is None:
+            out.append(f"column {expected.name}.{col.name} is missing")
+        else:
+            out.extend(column_differences(expected.name, mine, col))
+    if not allow_extra_columns:
+        for col in actual.columns:
+            if expected.column(col.name) is None:
+                out.append(f"column {expected.name}.{col.name} ({col.describe()}) is not part of WEMS")
+    return out + _constraint_differences(actual, expected)
+
+
+def index_differences(actual: Index, expected: Index) -> list[str]:
+    if (actual.table, actual.unique, actual.keys, actual.where) == (
+            expected.table, expected.unique, expected.keys, expected.where):
+        return []
+    return [f"index {expected.name} is {actual.describe()}, expected {expected.describe()}"]
+
+
+def differences(actual: Schema, expected: Schema, *, allow_extra: bool = False) -> list[str]:
+    """Plain-language differences of `actual` from `expected`; with allow_extra, only what is missing or changed."""
+    out = []
+    for key, table in expected.tables.items():
+        mine = actual.tables.get(key)
+        if mine is None:
+            out.append(f"table {table.name} is missing")
+        else:
+            out.extend(table_differences(mine, table, allow_extra_columns=allow_extra))
+    for key, index in expected.indexes.items():
+        mine = actual.indexes.get(key)
+        out.extend([f"index {index.name} is missing"] if mine is None else index_differences(mine, index))
+    for key, (kind, sql) in expected.others.items():
+        if actual.others.get(key) != (kind, sql):
+            out.append(f"{kind} {key} is missing or different")
+    if not allow_extra:
+        out.extend(extra_objects(actual, expected))
+    return out
+
+
+def extra_objects(actual: Schema, expected: Schema) -> list[str]:
+    """Tables, indexes, views and triggers in `actual` that `expected` does not have."""
+    out = [f"table {t.name} is not part of WEMS" for k, t in actual.tables.items() if k not in expected.tables]
+    out += [f"index {i.name} ({i.describe()}) is not part of WEMS"
+            for k, i in actual.indexes.items() if k not in expected.indexes]
+    out += [f"{kind} {k} is not part of WEMS" for k, (kind, _sql) in actual.others.items()
+            if k not in expected.others]
+    return out
+
+
+def extra_columns(actual: Schema, expected: Schema) -> list[str]:
+    """Columns of `actual`'s tables that the same table in `expected` does not have."""
+    out = []
+    for key, table in actual.tables.items():
+        target = expected.tables.get(key)
+        if target:
+            out += [f"column {table.name}.{c.name} ({c.describe()}) is not part of WEMS"
+                    for c in table.columns if target.column(c.name) is None]
+    return out
