@@ -25,7 +25,7 @@ _CREATE_TABLE = re.compile(rf"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_ID}", 
 _CREATE_INDEX = re.compile(rf"CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?{_ID}\s+ON\s+{_ID}", re.I)
 _ADD_COLUMN = re.compile(rf"ALTER\s+TABLE\s+{_ID}\s+ADD\s+(?:COLUMN\s+)?{_ID}", re.I)
 _RENAME = re.compile(rf"ALTER\s+TABLE\s+{_ID}\s+RENAME\s+TO\s+{_ID}", re.I)
-_INSERT = re.compile(rf"INSERT\s+INTO\s+{_ID}\s*\(([^)]*)\)\s*SELECT\s+(.*?)\s+FROM\s+{_ID}\s*;?\s*$", re.I | re.S)
+_INSERT = re.compile(rf"INSERT\s+INTO\s+{_ID}\s*\(([^)]*)\)\s*SELECT\s+(.*?)\s+FROM\s+{_ID}\b", re.I | re.S)
 _DROP = re.compile(rf"DROP\s+TABLE\s+{_ID}", re.I)
 
 
@@ -78,11 +78,17 @@ def parse_operations(sql: str) -> list[Operation]:
     return ops
 
 
+def _names(pattern: re.Pattern, text: str) -> tuple[str, ...]:
+    match = pattern.match(text)
+    return tuple(g.lower() for g in match.groups()) if match else ()
+
+
 def _rebuild(group: list[str], table: str) -> Operation:
-    texts = [_strip_comments(s).strip() for s in group]
-    ok = (len(texts) == 4 and _INSERT.match(texts[1])
-          and (_DROP.match(texts[2]) or [None, ""])[1].lower() == table.lower()
-          and (_RENAME.match(texts[3]) or [None, "", ""])[2].lower() == table.lower())
+    texts = [_strip_comments(s).strip() for s in group] + ["", "", ""]
+    new, old = f"new_{table}".lower(), table.lower()
+    insert = _names(_INSERT, texts[1])
+    ok = (insert[:1] == (new,) and insert[-1:] == (old,) and _names(_DROP, texts[2]) == (old,)
+          and _names(_RENAME, texts[3]) == (new, old))
     if not ok:
         raise ValueError(f"rebuild of {table} must be: CREATE TABLE new_{table}; INSERT INTO new_{table} "
                          f"(...) SELECT ... FROM {table}; DROP TABLE {table}; "

@@ -26,8 +26,7 @@ def open_database(path: Path, *, readonly: bool = True) -> apsw.Connection:
         raise BadInstallation(f"The database file {path} is empty (0 bytes).")
     if header != SQLITE_HEADER:
         raise BadInstallation(f"{path} is not a SQLite database (it may be damaged).")
-    flags = apsw.SQLITE_OPEN_READONLY if readonly else apsw.SQLITE_OPEN_READWRITE
-    conn = apsw.Connection(str(path), flags=flags)
+    conn = _connect(path, readonly)
     try:
         conn.set_busy_timeout(2000)
         list(conn.execute("SELECT count(*) FROM sqlite_master"))
@@ -38,6 +37,21 @@ def open_database(path: Path, *, readonly: bool = True) -> apsw.Connection:
         conn.close()
         raise BadInstallation(f"The database {path} cannot be read: {exc}. It may be damaged.") from exc
     return conn
+
+
+def _connect(path: Path, readonly: bool) -> apsw.Connection:
+    """A connection that leaves no file behind when reading.
+
+    A read-only connection to a WAL database creates an empty -wal file if there is none;
+    with no -wal there is nothing but the main file to read, so it is opened immutable.
+    Any write by another program meanwhile creates a -wal, which file_state() notices.
+    """
+    if not readonly:
+        return apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READWRITE)
+    if Path(f"{path}-wal").exists():
+        return apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
+    uri = path.resolve().as_uri() + "?immutable=1"
+    return apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
 
 
 def copy_database(source: apsw.Connection, dest: Path,

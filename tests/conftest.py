@@ -1,0 +1,83 @@
+"""Shared fixtures: real WEMS installations on disk, and ways to compare them."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from contextlib import closing
+from pathlib import Path
+
+import apsw
+import pytest
+
+from upgrader.demo import create_installation
+from upgrader.installation import locate
+from upgrader.loader import load_catalog
+
+GENERATIONS = list(range(1, 9))
+
+
+@pytest.fixture(scope="session")
+def catalog():
+    return load_catalog()
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory):
+    """One pristine installation per generation, built once per test session."""
+    base = tmp_path_factory.mktemp("templates")
+    made = {}
+
+    def get(generation: int) -> Path:
+        if generation not in made:
+            made[generation] = base / f"g{generation}"
+            create_installation(made[generation], generation)
+        return made[generation]
+    return get
+
+
+@pytest.fixture
+def install(templates, tmp_path):
+    """A fresh copy of generation N's installation: install(N) -> its folder."""
+    def make(generation: int, name: str | None = None) -> Path:
+        root = tmp_path / (name or f"site-g{generation}")
+        shutil.copytree(templates(generation), root)
+        return root
+    return make
+
+
+def database(root: Path) -> Path:
+    return locate(root, environ={}).database
+
+
+def file_digests(root: Path) -> dict[str, str]:
+    """SHA-256 of every file in an installation, except SQLite's rebuildable -shm index."""
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.name.endswith("-shm")}
+
+
+def query(root: Path, sql: str, params=()) -> list[tuple]:
+    with closing(apsw.Connection(str(database(root)), flags=apsw.SQLITE_OPEN_READONLY)) as conn:
+        return list(conn.execute(sql, params))
+
+
+def execute(root: Path, sql: str) -> None:
+    """Change an installation's database the way a user typing into sqlite3 would."""
+    with closing(apsw.Connection(str(database(root)))) as conn:
+        conn.execute(sql)
+
+
+def table_rows(root: Path) -> dict[str, dict[str, dict]]:
+    """Every row of every table, keyed by table then primary key, as {column: value}."""
+    out = {}
+    with closing(apsw.Connection(str(database(root)), flags=apsw.SQLITE_OPEN_READONLY)) as conn:
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
+        for table in tables:
+            columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
+            rows = conn.execute(f'SELECT rowid, * FROM "{table}"')
+            out[table] = {}
+            for rowid, *values in rows:
+                record = dict(zip(columns, values))
+                out[table][record.get("id", rowid)] = record
+    return out
