@@ -11,6 +11,7 @@ EXIT_UNKNOWN_SCHEMA = 4
 EXIT_NEWER_DATABASE = 5
 EXIT_IN_USE = 6
 EXIT_ROLLED_BACK = 7
+EXIT_BAD_CONFIG = 8
 
 EXIT_CODES = {
     EXIT_OK: "success: upgraded, or already up to date (nothing to do)",
@@ -21,6 +22,7 @@ EXIT_CODES = {
     EXIT_NEWER_DATABASE: "refused: the database is newer than the requested version or than this upgrader",
     EXIT_IN_USE: "refused: the database is in use (Wareflow EMS is open, or another upgrade runs)",
     EXIT_ROLLED_BACK: "failed: the upgrade went wrong and was undone; the installation is as it was",
+    EXIT_BAD_CONFIG: "refused: the configuration file cannot be read or breaks the app's rules",
 }
 
 
@@ -79,3 +81,10 @@ class UpgradeFailed(UpgradeError):
     exit_code = EXIT_ROLLED_BACK
     status = "rolled_back"
     advice = "The upgrade was undone: your installation is exactly as it was. Please send the log to support."
+
+
+class BadConfig(UpgradeError):
+    exit_code = EXIT_BAD_CONFIG
+    status = "refused"
+    advice = ("Nothing was changed. Correct the configuration file at the place shown (or rename it "
+              "to let Wareflow EMS use its defaults), then run wems-upgrade again.")

@@ -75,6 +75,7 @@ def load_step(folder: Path) -> Step:
 @dataclass(frozen=True)
 class Catalog:
     steps: tuple[Step, ...]
+    folder: Path | None = None
 
     @property
     def latest(self) -> Step:
@@ -93,11 +94,11 @@ class Catalog:
 
     @cached_property
     def digest(self) -> str:
-        """SHA-256 over every step's files: tells which migrations a build embeds."""
+        """SHA-256 over every file of the migrations folder: tells which migrations a build embeds."""
         h = hashlib.sha256()
-        for step in self.steps:
-            for text in (step.label, step.schema_sql, step.up_sql or ""):
-                h.update(text.encode("utf-8") + b"\0")
+        for path in sorted(p for p in self.folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            h.update(path.relative_to(self.folder).as_posix().encode("utf-8") + b"\0")
+            h.update(path.read_bytes() + b"\0")
         return h.hexdigest()
 
     def resolve_target(self, wanted: str | None) -> Step:
@@ -138,4 +139,4 @@ def load_catalog(folder: Path | None = None) -> Catalog:
         raise ValueError(f"migrations must be g1, g2, ... without gaps; found {numbers}")
     if steps[0].up_sql is not None or any(s.up_sql is None for s in steps[1:]):
         raise ValueError("g1 is the baseline (no up.sql); every later generation needs up.sql")
-    return Catalog(steps)
+    return Catalog(steps, folder)
