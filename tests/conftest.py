@@ -50,10 +50,14 @@ def database(root: Path) -> Path:
     return locate(root, environ={}).database
 
 
-def file_digests(root: Path) -> dict[str, str]:
-    """SHA-256 of every file in an installation, except SQLite's rebuildable -shm index."""
+def file_digests(root: Path, *, except_backups: bool = False) -> dict[str, str]:
+    """SHA-256 of every file in an installation, except SQLite's rebuildable -shm index.
+
+    except_backups: leave out backups/, where a failed upgrade leaves the backup it made.
+    """
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and not p.name.endswith("-shm")}
+            for p in sorted(root.rglob("*")) if p.is_file() and not p.name.endswith("-shm")
+            and not (except_backups and p.relative_to(root).parts[0] == "backups")}
 
 
 def query(root: Path, sql: str, params=()) -> list[tuple]:

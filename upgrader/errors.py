@@ -12,6 +12,8 @@ EXIT_NEWER_DATABASE = 5
 EXIT_IN_USE = 6
 EXIT_ROLLED_BACK = 7
 EXIT_BAD_CONFIG = 8
+EXIT_BAD_BACKUP = 9
+EXIT_NO_ROOM = 10
 
 EXIT_CODES = {
     EXIT_OK: "success: upgraded, or already up to date (nothing to do)",
@@ -23,6 +25,8 @@ EXIT_CODES = {
     EXIT_IN_USE: "refused: the database is in use (Wareflow EMS is open, or another upgrade runs)",
     EXIT_ROLLED_BACK: "failed: the upgrade went wrong and was undone; the installation is as it was",
     EXIT_BAD_CONFIG: "refused: the configuration file cannot be read or breaks the app's rules",
+    EXIT_BAD_BACKUP: "refused: the backup is damaged, changed, or not a wems-upgrade backup",
+    EXIT_NO_ROOM: "refused: not enough free disk space, or a folder cannot be written",
 }
 
 
@@ -88,3 +92,16 @@ class BadConfig(UpgradeError):
     status = "refused"
     advice = ("Nothing was changed. Correct the configuration file at the place shown (or rename it "
               "to let Wareflow EMS use its defaults), then run wems-upgrade again.")
+
+
+class BadBackup(UpgradeError):
+    exit_code = EXIT_BAD_BACKUP
+    status = "refused"
+    advice = "Nothing was changed. Choose another backup (wems-upgrade --list-backups)."
+
+
+class NoRoom(UpgradeError):
+    exit_code = EXIT_NO_ROOM
+    status = "refused"
+    advice = ("Nothing was changed. Free some disk space or make the folder writable "
+              "(or choose another place for backups with --backup-dir), then run wems-upgrade again.")

@@ -16,16 +16,7 @@ PAGES_PER_STEP = 4096
 
 def open_database(path: Path, *, readonly: bool = True) -> apsw.Connection:
     """Open an existing database, refusing anything that is not a readable SQLite database."""
-    if not path.exists():
-        raise BadInstallation(f"There is no database at {path}.")
-    if not path.is_file():
-        raise BadInstallation(f"{path} is not a file.")
-    with open(path, "rb") as handle:
-        header = handle.read(len(SQLITE_HEADER))
-    if not header:
-        raise BadInstallation(f"The database file {path} is empty (0 bytes).")
-    if header != SQLITE_HEADER:
-        raise BadInstallation(f"{path} is not a SQLite database (it may be damaged).")
+    check_database_file(path)
     conn = _connect(path, readonly)
     try:
         conn.set_busy_timeout(2000)
@@ -37,6 +28,20 @@ def open_database(path: Path, *, readonly: bool = True) -> apsw.Connection:
         conn.close()
         raise BadInstallation(f"The database {path} cannot be read: {exc}. It may be damaged.") from exc
     return conn
+
+
+def check_database_file(path: Path) -> None:
+    """Refuse a path that is not an existing, non-empty file starting with SQLite's header."""
+    if not path.exists():
+        raise BadInstallation(f"There is no database at {path}.")
+    if not path.is_file():
+        raise BadInstallation(f"{path} is not a file.")
+    with open(path, "rb") as handle:
+        header = handle.read(len(SQLITE_HEADER))
+    if not header:
+        raise BadInstallation(f"The database file {path} is empty (0 bytes).")
+    if header != SQLITE_HEADER:
+        raise BadInstallation(f"{path} is not a SQLite database (it may be damaged).")
 
 
 def _connect(path: Path, readonly: bool) -> apsw.Connection:
@@ -55,8 +60,11 @@ def _connect(path: Path, readonly: bool) -> apsw.Connection:
 
 
 def copy_database(source: apsw.Connection, dest: Path,
-                  progress: Callable[[int, int], None] | None = None) -> None:
-    """A consistent copy of `source` (WAL content included) in a new file, through the backup API."""
+                  progress: Callable[[int, int], None] | None = None, journal_mode: str | None = None) -> None:
+    """A consistent copy of `source` (WAL content included) in a new file, through the backup API.
+
+    With `journal_mode` ("delete"), the copy is switched to it: one self-contained file.
+    """
     target = apsw.Connection(str(dest))
     try:
         with target.backup("main", source, "main") as backup:
@@ -64,6 +72,8 @@ def copy_database(source: apsw.Connection, dest: Path,
                 backup.step(PAGES_PER_STEP)
                 if progress:
                     progress(backup.pagecount - backup.remaining, backup.pagecount)
+        if journal_mode:
+            target.execute(f"PRAGMA journal_mode={journal_mode}")
     finally:
         target.close()
 

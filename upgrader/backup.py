@@ -1,0 +1,166 @@
+"""Verified backups of an installation: a backup-API snapshot of the database, the config
+files as they were, and a manifest of sizes, SHA-256 digests and row counts."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from contextlib import closing
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import apsw
+
+from upgrader import __version__
+from upgrader.errors import BadBackup, UpgradeError, UpgradeFailed
+from upgrader.installation import CONFIG_NAMES, Installation
+from upgrader.journal import write_atomically
+from upgrader.snapshot import copy_database, open_database
+from upgrader.validator import collect_facts
+
+MANIFEST = "manifest.json"
+DATABASE_FILE = "employee_manager.db"
+FULL_CHECK_LIMIT = 64 * 1024 * 1024
+PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
+
+
+@dataclass(frozen=True)
+class Backup:
+    folder: Path
+    manifest: dict
+
+    @property
+    def size(self) -> int:
+        return sum(f["size"] for f in self.manifest["files"])
+
+    @property
+    def created_at(self) -> str:
+        return self.manifest["created_at"]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def default_backup_root(installation: Installation) -> Path:
+    return installation.root / "backups"
+
+
+def _new_folder(root: Path, kind: str) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    root.mkdir(parents=True, exist_ok=True)
+    for n in range(100):
+        folder = root / (f"{kind}_{stamp}" + (f"_{n}" if n else ""))
+        try:
+            folder.mkdir(mode=PRIVATE_DIR)
+            return folder
+        except FileExistsError:
+            continue
+    raise UpgradeFailed(f"Could not create a backup folder in {root}.")
+
+
+def _file_entry(folder: Path, name: str, role: str, original: Path, root: Path) -> dict:
+    path = folder / name
+    os.chmod(path, PRIVATE_FILE)
+    try:
+        relative = original.relative_to(root).as_posix()
+    except ValueError:
+        relative = str(original)
+    return {"name": name, "role": role, "original": relative, "size": path.stat().st_size,
+            "sha256": sha256_file(path)}
+
+
+def _copy_configs(installation: Installation, folder: Path) -> list[dict]:
+    entries = []
+    for name in CONFIG_NAMES:
+        source = installation.root / name
+        if source.is_file():
+            shutil.copyfile(source, folder / name)
+            entries.append(_file_entry(folder, name, "config", source, installation.root))
+    return entries
+
+
+def create_backup(installation: Installation, source: apsw.Connection, kind: str, details: dict,
+                  root: Path | None = None, progress: Callable[[int, int], None] | None = None) -> Backup:
+    """Snapshot the database (WAL content included) and config files into a new private folder, then verify."""
+    folder = _new_folder(root or default_backup_root(installation), kind)
+    try:
+        copy_database(source, folder / DATABASE_FILE, progress, journal_mode="delete")
+        files = [_file_entry(folder, DATABASE_FILE, "database", installation.database, installation.root)]
+        files += _copy_configs(installation, folder)
+        with closing(apsw.Connection(str(folder / DATABASE_FILE), flags=apsw.SQLITE_OPEN_READONLY)) as conn:
+            counts = collect_facts(conn).row_counts
+        manifest = {"format": 1, "kind": kind, "created_at": datetime.now(timezone.utc).isoformat(),
+                    "upgrader_version": __version__, "installation": str(installation.root),
+                    **details, "files": files, "row_counts": counts}
+        write_atomically(folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"),
+                         PRIVATE_FILE)
+        return verify_backup(folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def read_manifest(folder: Path) -> dict:
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BadBackup(f"{folder} is not a wems-upgrade backup (no {MANIFEST}).") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadBackup(f"The manifest of {folder} is damaged: {exc}.") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != 1 or "files" not in manifest:
+        raise BadBackup(f"{folder} does not hold a backup this wems-upgrade can read.")
+    return manifest
+
+
+def verify_backup(folder: Path) -> Backup:
+    """Check every file's size and SHA-256, then open the database and check it and its row counts."""
+    manifest = read_manifest(folder)
+    problems = []
+    for entry in manifest["files"]:
+        path = folder / entry["name"]
+        if Path(entry["name"]).name != entry["name"] or not path.is_file():
+            problems.append(f"{entry['name']} is missing")
+        elif path.stat().st_size != entry["size"] or sha256_file(path) != entry["sha256"]:
+            problems.append(f"{entry['name']} has been changed or damaged since the backup was made")
+    if not any(e.get("role") == "database" for e in manifest["files"]):
+        problems.append("the backup holds no database")
+    if problems:
+        raise BadBackup(f"The backup {folder} cannot be trusted:", problems)
+    _check_database(folder / DATABASE_FILE, manifest)
+    return Backup(folder, manifest)
+
+
+def _check_database(path: Path, manifest: dict) -> None:
+    check = "integrity_check" if path.stat().st_size <= FULL_CHECK_LIMIT else "quick_check"
+    try:
+        with closing(open_database(path)) as conn:
+            result = [row[0] for row in conn.execute(f"PRAGMA {check}")]
+            counts = collect_facts(conn).row_counts
+    except (apsw.Error, UpgradeError) as exc:
+        raise BadBackup(f"The database in {path.parent} cannot be read: {exc}") from exc
+    if result != ["ok"]:
+        raise BadBackup(f"The database in {path.parent} is damaged:", result[:10])
+    if counts != manifest.get("row_counts"):
+        raise BadBackup(f"The database in {path.parent} does not hold the rows its manifest lists.")
+
+
+def list_backups(root: Path) -> list[Backup | tuple[Path, str]]:
+    """Every folder of `root` holding a manifest, newest first; unreadable ones as (folder, reason)."""
+    if not root.is_dir():
+        return []
+    found = []
+    for folder in sorted((p for p in root.iterdir() if (p / MANIFEST).is_file()), reverse=True):
+        try:
+            found.append(Backup(folder, read_manifest(folder)))
+        except BadBackup as exc:
+            found.append((folder, exc.message))
+    return found

@@ -1,0 +1,120 @@
+"""Who else is using the installation: Wareflow EMS itself (its app_locks heartbeat) or another upgrader."""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Iterator
+
+import apsw
+
+from upgrader.errors import DatabaseInUse, NoRoom
+
+DEFAULT_LOCK_TIMEOUT_MINUTES = 2
+
+
+@dataclass(frozen=True)
+class AppLock:
+    hostname: str
+    username: str | None
+    process_id: int
+    app_version: str | None
+    last_heartbeat: datetime
+
+    def describe(self) -> str:
+        who = f"{self.username} on " if self.username else ""
+        version = f" (Wareflow EMS {self.app_version})" if self.app_version else ""
+        return f"{who}computer {self.hostname}, process {self.process_id}{version}, " \
+               f"last seen {self.last_heartbeat:%Y-%m-%d %H:%M}"
+
+
+def _parse_time(value) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+
+
+def app_locks(conn: apsw.Connection) -> list[AppLock]:
+    if not list(conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='app_locks'")):
+        return []
+    rows = conn.execute('SELECT "hostname", "username", "process_id", "app_version", "last_heartbeat" '
+                        'FROM "app_locks"')
+    return [AppLock(h, u, p, v, t) for h, u, p, v, raw in rows if (t := _parse_time(raw))]
+
+
+def check_app_closed(conn: apsw.Connection, timeout_minutes: int = DEFAULT_LOCK_TIMEOUT_MINUTES,
+                     now: datetime | None = None) -> list[AppLock]:
+    """Refuse if a lock's heartbeat is fresher than the app's own timeout; return the stale locks."""
+    now = now or datetime.now()
+    locks = app_locks(conn)
+    fresh = [lock for lock in locks if lock.last_heartbeat > now - timedelta(minutes=timeout_minutes)]
+    if fresh:
+        raise DatabaseInUse("Wareflow EMS is open on this database:",
+                            [lock.describe() for lock in fresh])
+    return locks
+
+
+@contextmanager
+def installation_lock(db: Path) -> Iterator[None]:
+    """Hold an OS lock on `<db>.wems-upgrade-lock` so two upgraders never work on one installation.
+
+    The OS releases the lock when the process dies, so a crash never leaves it stuck.
+    """
+    path = db.with_name(f"{db.name}.wems-upgrade-lock")
+    handle = _acquire(path)
+    try:
+        yield
+    finally:
+        _release(path, handle)
+
+
+def _acquire(path: Path):
+    for _attempt in range(3):
+        try:
+            handle = open(path, "a+b")
+        except OSError as exc:
+            raise NoRoom(f"The folder {path.parent} cannot be written ({exc.strerror or exc}).") from exc
+        if not _try_lock(handle):
+            handle.close()
+            raise DatabaseInUse("Another wems-upgrade is already working on this installation.")
+        if _still_linked(path, handle):
+            return handle
+        handle.close()
+    raise DatabaseInUse("Another wems-upgrade is starting on this installation at the same moment.")
+
+
+def _still_linked(path: Path, handle) -> bool:
+    """False if another upgrader removed the lock file between our open and our lock."""
+    try:
+        return os.name == "nt" or os.stat(path).st_ino == os.fstat(handle.fileno()).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _try_lock(handle) -> bool:
+    try:
+        if os.name == "nt":
+            import msvcrt
+            msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+
+
+def _release(path: Path, handle) -> None:
+    """Remove the lock file while still holding the lock (POSIX), then let go of it."""
+    if os.name != "nt":
+        path.unlink(missing_ok=True)
+    handle.close()
+    if os.name == "nt":
+        try:
+            path.unlink()
+        except OSError:
+            pass
