@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from itertools import groupby
 
+from upgrader.backup import Backup
 from upgrader.errors import UpgradeError
 from upgrader.executor import Outcome
 from upgrader.loader import Step
 from upgrader.planner import Plan
+from upgrader.preflight import human_size
+from upgrader.restore import RestoreResult
 from upgrader.upgrade import UpgradeResult
 
 
@@ -57,19 +60,70 @@ def _validation_lines(result: UpgradeResult) -> list[str]:
     return lines
 
 
+def _backup_lines(result: UpgradeResult) -> list[str]:
+    space = result.space
+    if result.status == "dry_run":
+        return ["Backup", f"  A real run first saves a backup of about {human_size(space.backup_size)} "
+                          f"({human_size(space.free_for_backup)} free there)."] if space.backup_size else []
+    if not result.backup:
+        return ["Backup", "  [!] No backup was made (--no-backup)."]
+    return ["Backup", f"  [ok] {result.backup.folder}",
+            f"       {human_size(result.backup.size)}, verified; "
+            f"{human_size(space.free_for_backup)} was free before it"]
+
+
+def _notes(result: UpgradeResult) -> list[str]:
+    lines = [f"Note: {result.recovered}"] if result.recovered else []
+    lines += [f"Note: an old lock of Wareflow EMS is left in the database and was ignored "
+              f"({lock.describe()})." for lock in result.stale_locks]
+    return lines + [""] if lines else []
+
+
 def render_result(result: UpgradeResult) -> str:
     install = result.installation
-    lines = [f"Installation: {install.root}", f"Database:     {install.database}", ""]
+    lines = [f"Installation: {install.root}", f"Database:     {install.database}", ""] + _notes(result)
     if result.status == "up_to_date":
         lines.append(f"Nothing to do: the database is already {_version(result.plan.target)}.")
         return "\n".join(lines)
-    lines += render_plan(result.plan) + [""] + _migration_lines(result) + [""]
-    lines += _validation_lines(result) + [""]
+    lines += render_plan(result.plan) + [""]
+    backup = _backup_lines(result)
+    lines += backup + ([""] if backup else [])
+    lines += _migration_lines(result) + [""] + _validation_lines(result) + [""]
     if result.status == "dry_run":
         lines.append(f"DRY RUN: every step and check above ran on a temporary copy, which was deleted. "
                      f"Nothing in {install.root} was changed ({result.seconds:.1f} s).")
+        return "\n".join(lines)
+    lines.append(f"Done: the database is now {_version(result.plan.target)} ({result.seconds:.1f} s).")
+    if result.backup:
+        lines.append(f"To undo: wems-upgrade --data-dir \"{install.root}\" --restore \"{result.backup.folder}\"")
+    return "\n".join(lines)
+
+
+def render_backups(backups: list) -> str:
+    if not backups:
+        return "No backups found."
+    lines = []
+    for number, item in enumerate(backups, 1):
+        if isinstance(item, Backup):
+            m = item.manifest
+            before = m.get("generation_before") or m.get("kind", "")
+            lines.append(f"{number:>3}. {item.created_at[:19].replace('T', ' ')} UTC  {m['kind']:<24} "
+                         f"before: {before:<4} {human_size(item.size):>9}  {item.folder}")
+        else:
+            folder, reason = item
+            lines.append(f"{number:>3}. (unreadable: {reason})  {folder}")
+    return "\n".join(lines)
+
+
+def render_restore(result: RestoreResult) -> str:
+    lines = [f"Note: {result.recovered}"] if result.recovered else []
+    lines.append(f"Restored {result.installation.root} from {result.restored.folder}.")
+    if result.saved:
+        lines.append(f"The state before this restore was saved in {result.saved.folder}")
+        lines.append(f"To undo this restore: wems-upgrade --data-dir \"{result.installation.root}\" "
+                     f"--restore \"{result.saved.folder}\"")
     else:
-        lines.append(f"Done: the database is now {_version(result.plan.target)} ({result.seconds:.1f} s).")
+        lines.append("There was no readable database before this restore, so no copy of it was saved.")
     return "\n".join(lines)
 
 

@@ -8,8 +8,10 @@ A dry run is the same path on a copy in the system's temp folder, minus backup a
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
+import stat
 import tempfile
 import time
 from contextlib import ExitStack, closing
@@ -22,7 +24,7 @@ import apsw
 
 from upgrader import __version__
 from upgrader.backup import DATABASE_FILE, Backup, create_backup, default_backup_root
-from upgrader.errors import DatabaseInUse, UpgradeError, UpgradeFailed
+from upgrader.errors import DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed
 from upgrader.executor import Outcome, in_transaction, run_steps
 from upgrader.installation import Installation
 from upgrader.journal import FileSwap, Replacement, crashpoint, journal_path, recover
@@ -115,6 +117,11 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
         _swap_in(db, work, swap, before)
         result.status = "upgraded"
         return _finished(result, started)
+    except (OSError, apsw.Error) as exc:
+        error = _disk_error(exc)
+        if result and result.backup:
+            error.details.append(f"The backup made before this attempt is in {result.backup.folder}")
+        raise error from exc
     except UpgradeError as error:
         if result and result.backup:
             error.details.append(f"The backup made before this attempt is in {result.backup.folder}")
@@ -123,6 +130,15 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
         if not options.dry_run:
             swap.abandon()
         remove_quietly(work, Path(f"{work}-journal"), Path(f"{work}-wal"), Path(f"{work}-shm"))
+
+
+def _disk_error(exc: BaseException) -> UpgradeError:
+    """A plain-language error for a failed read or write; the installation is as it was."""
+    if isinstance(exc, apsw.FullError) or getattr(exc, "errno", None) == errno.ENOSPC:
+        return NoRoom("The disk became full during the upgrade. The upgrade was undone.")
+    if isinstance(exc, (apsw.ReadOnlyError, PermissionError)) or getattr(exc, "errno", None) == errno.EROFS:
+        return NoRoom(f"A file or folder could not be written ({exc}). The upgrade was undone.")
+    return UpgradeFailed(f"A file could not be read or written ({exc}).")
 
 
 def _finished(result: UpgradeResult, started: float) -> UpgradeResult:
@@ -162,6 +178,7 @@ def _swap_in(db: Path, work: Path, swap: FileSwap, before: tuple) -> None:
     if file_state(db) != before:
         raise DatabaseInUse("The database changed while it was being upgraded: "
                             "Wareflow EMS is probably open.")
+    os.chmod(work, stat.S_IMODE(db.stat().st_mode))
     fsync_path(work)
     leave_wal_mode(db)
     crashpoint("wal_folded")

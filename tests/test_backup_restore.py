@@ -1,0 +1,185 @@
+"""Backups before every upgrade, verified; restore puts a site back and can itself be undone."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from contextlib import closing
+from pathlib import Path
+
+import apsw
+import pytest
+
+from conftest import GENERATIONS, database, execute, file_digests, query, table_rows
+from upgrader import errors
+from upgrader.backup import list_backups, verify_backup
+from upgrader.cli import main
+from upgrader.installation import locate
+from upgrader.restore import restore
+from upgrader.upgrade import upgrade
+
+
+def backups_of(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "backups").iterdir() if p.is_dir())
+
+
+def content(root: Path) -> dict:
+    """What a user cares about: every row of every app table (bookkeeping times left out)."""
+    rows = table_rows(root)
+    rows.pop("wems_upgrade_history", None)
+    for record in rows.get("migrations", {}).values():
+        record.pop("applied_at")
+    return rows
+
+
+def test_an_upgrade_first_saves_a_verified_private_backup(install):
+    root = install(3)
+    counts = {t: len(r) for t, r in table_rows(root).items()}
+    config_bytes = (root / "config.json").read_bytes()
+    result = upgrade(locate(root, environ={}))
+    folder = result.backup.folder
+    assert folder.parent == root / "backups" and folder.name.startswith("before_upgrade_g8_")
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["generation_before"] == "g3" and manifest["target"] == "g8"
+    assert manifest["upgrader_version"] and manifest["created_at"]
+    assert manifest["row_counts"] == counts, "rows still in the -wal file are in the backup too"
+    assert {f["name"] for f in manifest["files"]} == {"employee_manager.db", "config.json", }
+    assert (folder / "config.json").read_bytes() == config_bytes
+    if os.name == "posix":
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+        assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o600}
+    assert verify_backup(folder).manifest == manifest
+    assert not list(folder.glob("*-wal")), "a backup is one self-contained database file"
+
+
+def test_backups_can_go_to_another_folder(install, tmp_path):
+    root = install(6)
+    elsewhere = tmp_path / "usb-stick" / "wems"
+    assert main(["--data-dir", str(root), "--backup-dir", str(elsewhere)]) == 0
+    assert len(list(elsewhere.iterdir())) == 1
+    assert not (root / "backups").exists() or not any((root / "backups").iterdir())
+
+
+def test_no_backup_needs_a_confirmation(install, capsys):
+    root = install(2)
+    before = file_digests(root)
+    assert main(["--data-dir", str(root), "--no-backup"]) == errors.EXIT_USAGE
+    assert "WITHOUT a backup" in capsys.readouterr().err
+    assert file_digests(root) == before
+    assert main(["--data-dir", str(root), "--no-backup", "--yes"]) == 0
+    assert "No backup was made" in capsys.readouterr().out
+    assert not any((root / "backups").iterdir())
+
+
+def test_list_backups_shows_date_version_and_size(install, capsys):
+    root = install(4)
+    main(["--data-dir", str(root)])
+    capsys.readouterr()
+    assert main(["--data-dir", str(root), "--list-backups"]) == 0
+    out = capsys.readouterr().out
+    assert "before_upgrade_g8" in out and "before: g4" in out and "KB" in out
+
+
+@pytest.mark.parametrize("generation", GENERATIONS[:-1])
+def test_restore_puts_every_generation_back_as_it_was(install, generation):
+    root = install(generation)
+    original, config = content(root), (root / "config.json" if generation < 5 else root / "config.yaml")
+    config_bytes = config.read_bytes()
+    result = upgrade(locate(root, environ={}))
+    back = restore(locate(root, environ={}), result.backup.folder)
+    assert content(root) == original
+    assert config.read_bytes() == config_bytes
+    assert query(root, "PRAGMA integrity_check") == [("ok",)]
+    assert not Path(f"{database(root)}-wal").exists()
+    assert back.saved and back.saved.manifest["kind"] == "before_restore"
+    upgraded_again = upgrade(locate(root, environ={}))
+    assert upgraded_again.status == "upgraded"
+
+
+def test_a_restore_can_itself_be_undone(install):
+    root = install(5)
+    result = upgrade(locate(root, environ={}))
+    upgraded = content(root)
+    back = restore(locate(root, environ={}), result.backup.folder)
+    restore(locate(root, environ={}), back.saved.folder)
+    assert content(root) == upgraded
+
+
+def test_restore_removes_a_config_file_the_backup_did_not_have(install):
+    root = install(2)
+    result = upgrade(locate(root, environ={}))
+    (root / "config.yaml").write_text("alerts:\n  warning_days: 30\n", encoding="utf-8")
+    restore(locate(root, environ={}), result.backup.folder)
+    assert not (root / "config.yaml").exists()
+    assert (root / "config.json").exists()
+
+
+def test_restore_replaces_a_damaged_database_and_keeps_the_damaged_files(install):
+    root = install(7)
+    result = upgrade(locate(root, environ={}))
+    database(root).write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
+    back = restore(locate(root, environ={}), result.backup.folder)
+    assert back.saved is None
+    assert query(root, "SELECT count(*) FROM employees")[0][0] > 0
+    assert len(list((root / "data").glob("*.damaged-*"))) == 1
+
+
+TAMPERING = {
+    "database changed": lambda f: f.joinpath("employee_manager.db").open("r+b").write(b"X"),
+    "manifest edited": lambda f: f.joinpath("manifest.json").write_text(
+        f.joinpath("manifest.json").read_text(encoding="utf-8").replace('"size": ', '"size": 1'), encoding="utf-8"),
+    "file missing": lambda f: f.joinpath("config.json").unlink(),
+    "not a backup": lambda f: f.joinpath("manifest.json").unlink(),
+    "manifest garbage": lambda f: f.joinpath("manifest.json").write_text("{not json", encoding="utf-8"),
+}
+
+
+@pytest.mark.parametrize("how", TAMPERING)
+def test_a_tampered_or_foreign_backup_is_refused(install, capsys, how):
+    root = install(2)
+    result = upgrade(locate(root, environ={}))
+    TAMPERING[how](result.backup.folder)
+    before = file_digests(root)
+    code = main(["--data-dir", str(root), "--restore", str(result.backup.folder), "--yes"])
+    assert code == errors.EXIT_BAD_BACKUP
+    assert "REFUSED" in capsys.readouterr().err
+    assert file_digests(root) == before
+
+
+def test_a_backup_whose_rows_differ_from_its_manifest_is_refused(install):
+    root = install(2)
+    result = upgrade(locate(root, environ={}))
+    manifest_path = result.backup.folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["row_counts"]["employees"] += 1
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(errors.BadBackup, match="rows"):
+        verify_backup(result.backup.folder)
+
+
+def test_restore_without_a_name_in_a_script_asks_for_one(install, capsys):
+    root = install(2)
+    upgrade(locate(root, environ={}))
+    assert main(["--data-dir", str(root), "--restore"]) == errors.EXIT_USAGE
+    assert "Name the backup" in capsys.readouterr().err
+
+
+def test_restore_refuses_while_the_app_is_open(install, capsys):
+    from test_in_use import add_lock
+    root = install(4)
+    result = upgrade(locate(root, environ={}))
+    add_lock(root, minutes_ago=0)
+    before = file_digests(root)
+    assert main(["--data-dir", str(root), "--restore", str(result.backup.folder), "--yes"]) == errors.EXIT_IN_USE
+    assert file_digests(root) == before
+
+
+def test_list_backups_reports_unreadable_ones(install):
+    root = install(2)
+    upgrade(locate(root, environ={}))
+    broken = root / "backups" / "before_upgrade_g8_broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("[]", encoding="utf-8")
+    found = list_backups(root / "backups")
+    assert any(isinstance(item, tuple) and item[0] == broken for item in found)
