@@ -97,3 +97,29 @@ def test_rows_are_identical_after_a_mixed_upgrade(install, catalog):
     for table in ("employees", "caces", "medical_visits", "online_trainings"):
         for key, record in before[table].items():
             assert {c: after[table][key][c] for c in record} == record
+
+
+def test_a_crashed_v2_app_then_the_soft_delete_script_on_a_g1_database(install, catalog):
+    root = install(1)
+    open_with_newer_app(catalog, root, 5, 7)
+    execute(root, sql_of(catalog, 6))
+    execute(root, "UPDATE caces SET deleted_at = '2026-01-20 10:00:00', deleted_by = 'admin' WHERE rowid % 7 = 0")
+    deleted = query(root, "SELECT id, deleted_at, deleted_by FROM caces WHERE deleted_at IS NOT NULL ORDER BY id")
+    result = upgrade(locate(root, environ={}))
+    assert result.plan.current.generation == 1
+    carried = [o for o in result.outcomes if o.operation.kind == "rebuild" and o.operation.target == "caces"]
+    assert any("ADD COLUMN \"deleted_at\"" in s for s in carried[0].statements)
+    assert query(root, "SELECT id, deleted_at, deleted_by FROM caces WHERE deleted_at IS NOT NULL "
+                       "ORDER BY id") == deleted
+    assert all(c.ok for c in result.checks)
+
+
+def test_a_g3_database_with_newer_app_tables_and_both_hand_scripts(install, catalog):
+    root = install(3)
+    open_with_newer_app(catalog, root, 5, 7)
+    execute(root, sql_of(catalog, 6))
+    execute(root, sql_of(catalog, 8))
+    result = upgrade(locate(root, environ={}))
+    assert result.plan.current.generation == 3
+    assert [o.operation.target for o in result.outcomes if o.applied] == ["medicalvisit_result"]
+    assert all(c.ok for c in result.checks)

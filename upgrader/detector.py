@@ -10,33 +10,77 @@ import apsw
 from upgrader.errors import BadInstallation, NewerDatabase, UnknownSchema
 from upgrader.loader import Catalog, Step
 from upgrader.recorder import read_history, recorded_app_migrations
-from upgrader.schema import Schema, differences, read_schema
+from upgrader.schema import (Schema, column_differences, constraint_differences, differences, index_differences,
+                             read_schema)
 
 _APP_MIGRATION = re.compile(r"^(\d{8}_\d{6})_")
 
 
 @dataclass(frozen=True)
 class Detection:
-    """The newest generation whose whole schema is present, and what the database has beyond it."""
+    """The generation an upgrade starts from, and how the database differs from a plain one of it."""
 
     step: Step
     schema: Schema
     beyond: tuple[str, ...]
 
-    @property
-    def exact(self) -> bool:
-        return not self.beyond
 
-
-def detect(conn: apsw.Connection, catalog: Catalog) -> Detection:
+def read_wems_schema(conn: apsw.Connection, catalog: Catalog) -> Schema:
+    """The database's schema, after refusing databases that are newer than the catalog or not WEMS."""
     _refuse_if_newer(conn, catalog)
     schema = read_schema(conn)
     _refuse_if_not_wems(schema, catalog)
+    return schema
+
+
+def newest_contained(schema: Schema, catalog: Catalog, target: Step) -> Step | None:
+    """The newest generation whose every table, column, foreign key and index is present, each
+    as that generation defines it or as a later one up to `target` does (a change made early,
+    by hand or by a script the app shipped). Extra objects are allowed here."""
     for step in reversed(catalog.steps):
-        if not differences(schema, step.schema, allow_extra=True):
-            return Detection(step, schema, tuple(differences(schema, step.schema)))
+        later = [s.schema for s in catalog.path(step.generation, max(target.generation, step.generation))]
+        if not unexplained(schema, step.schema, later):
+            return step
+    return None
+
+
+def _explained(have, wanted, later, differ) -> bool:
+    return not differ(have, wanted) or any(alt is not None and not differ(have, alt) for alt in later)
+
+
+def unexplained(actual: Schema, expected: Schema, later: list[Schema]) -> list[str]:
+    """The differences of `actual` from `expected` that no schema in `later` accounts for."""
+    out = []
+    for key, table in expected.tables.items():
+        mine = actual.tables.get(key)
+        if mine is None:
+            out.append(f"table {table.name} is missing")
+            continue
+        alternatives = [s.tables.get(key) for s in later]
+        for col in table.columns:
+            have = mine.column(col.name)
+            options = [t.column(col.name) if t else None for t in alternatives]
+            if have is None:
+                out.append(f"column {table.name}.{col.name} is missing")
+            elif not _explained(have, col, options, lambda a, b: column_differences(table.name, a, b)):
+                out.extend(column_differences(table.name, have, col))
+        keys = [(t.foreign_keys, t.unique_constraints) if t else None for t in alternatives]
+        if not _explained((mine.foreign_keys, mine.unique_constraints),
+                          (table.foreign_keys, table.unique_constraints), keys, lambda a, b: a != b):
+            out.extend(constraint_differences(mine, table))
+    for key, index in expected.indexes.items():
+        mine = actual.indexes.get(key)
+        options = [s.indexes.get(key) for s in later]
+        if mine is None:
+            out.append(f"index {index.name} is missing")
+        elif not _explained(mine, index, options, index_differences):
+            out.extend(index_differences(mine, index))
+    return out
+
+
+def unknown(schema: Schema, catalog: Catalog) -> UnknownSchema:
     closest = min(catalog.steps, key=lambda s: (len(differences(schema, s.schema)), -s.generation))
-    raise UnknownSchema(
+    return UnknownSchema(
         f"This database does not match any Wareflow EMS version. Closest is {closest.label} "
         f"({closest.releases}); the differences are:", differences(schema, closest.schema))
 

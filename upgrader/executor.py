@@ -9,8 +9,8 @@ import apsw
 
 from upgrader.errors import UpgradeError, UpgradeFailed
 from upgrader.loader import Step
-from upgrader.operations import Operation, is_needed
-from upgrader.schema import read_schema
+from upgrader.operations import Operation, statements_for
+from upgrader.schema import Schema, read_schema
 
 T = TypeVar("T")
 
@@ -19,27 +19,30 @@ T = TypeVar("T")
 class Outcome:
     step: Step
     operation: Operation
-    applied: bool
+    statements: tuple[str, ...]
+
+    @property
+    def applied(self) -> bool:
+        return bool(self.statements)
 
 
-def run_steps(conn: apsw.Connection, steps: list[Step],
+def run_steps(conn: apsw.Connection, steps: list[Step], final: Schema,
               on_operation: Callable[[Outcome], None] | None = None) -> list[Outcome]:
     """Apply every operation still needed, step after step; skip those already done."""
     outcomes = []
     for step in steps:
         for op in step.operations:
-            needed = is_needed(op, read_schema(conn), step.schema)
-            if needed:
-                _execute(conn, step, op)
-            outcomes.append(Outcome(step, op, needed))
+            statements = statements_for(op, read_schema(conn), step.schema, final) or ()
+            _execute(conn, step, op, statements)
+            outcomes.append(Outcome(step, op, statements))
             if on_operation:
                 on_operation(outcomes[-1])
     return outcomes
 
 
-def _execute(conn: apsw.Connection, step: Step, op: Operation) -> None:
+def _execute(conn: apsw.Connection, step: Step, op: Operation, statements: tuple[str, ...]) -> None:
     try:
-        for statement in op.statements:
+        for statement in statements:
             conn.execute(statement)
     except apsw.Error as exc:
         raise UpgradeFailed(f"Step {step.label} could not {op.describe()}: {exc}") from exc

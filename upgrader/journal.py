@@ -1,20 +1,28 @@
-"""Replaces a set of installation files all or nothing, and finishes or undoes an interrupted set.
+"""Replaces a set of installation files all or nothing, and finishes an interrupted set.
 
 The journal is a small JSON file beside the database, written by temp file + fsync + rename.
-States: "prepared" (new files written as temps; nothing replaced yet), "swapping" (each
-target moved aside, then the new file renamed in), "committed" (asides to delete).
-Recovery after a crash: prepared -> delete the temps; swapping -> put every aside back;
-committed -> finish deleting. Rolling back a failed run takes the same path as a crash.
+States:
+- "prepared": new files are being written as temps; no target has been touched.
+- "swapping": every temp is complete and fsynced; each target is hard-linked (else copied)
+  to its `aside` name, then the temp is renamed over it, so the target path never goes missing.
+- "committed": every target is in place; the asides are being deleted.
+
+An error inside this process during "swapping" puts every aside back (nobody can have used
+the new files yet). After a crash, the next run finishes instead: prepared -> delete the
+temps; swapping -> place what is left, but only over targets unchanged since the journal
+was written (anything else stops with a message, changing nothing more); committed -> delete asides.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from upgrader.errors import UpgradeFailed
 from upgrader.snapshot import fsync_path, remove_quietly
 
 CRASH_ENV = "WEMS_UPGRADE_CRASH_AT"
@@ -42,6 +50,15 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
     fsync_path(path.parent)
 
 
+def file_state(path: Path) -> list | None:
+    """Size and modification time of `path` (None if absent): what tells that someone changed it."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
 @dataclass
 class Replacement:
     """`target` gets the content of `new` (None: target goes away); the old file waits at `aside`."""
@@ -50,6 +67,7 @@ class Replacement:
     new: str | None
     aside: str
     keep_aside: bool = False
+    recorded: list | None = None
 
 
 def journal_path(db: Path) -> Path:
@@ -70,21 +88,17 @@ class FileSwap:
         self._save("prepared")
 
     def swap(self) -> None:
-        """Move each target aside and its new file in; on any error put everything back."""
+        """Put every new file in place; on any error put everything back."""
+        for r in self.replacements:
+            r.recorded = file_state(Path(r.target))
         self._save("swapping")
         crashpoint("journal_swapping")
         try:
             for index, r in enumerate(self.replacements):
-                if Path(r.target).exists():
-                    os.replace(r.target, r.aside)
-                    crashpoint(f"aside_{index}")
-                if r.new:
-                    os.replace(r.new, r.target)
-                    crashpoint(f"placed_{index}")
-                fsync_path(Path(r.target).parent)
+                place(r)
+                crashpoint(f"placed_{index}")
         except BaseException:
-            undo(self.replacements, self.temps)
-            remove_quietly(self.path)
+            self.rollback()
             raise
 
     def commit(self) -> None:
@@ -94,24 +108,45 @@ class FileSwap:
         remove_quietly(self.path)
 
     def abandon(self) -> None:
-        """Before swap(): forget the journal and the temps (nothing was replaced)."""
+        """Before swap(), or after commit(): remove the temps and the journal."""
         remove_quietly(*map(Path, self.temps), self.path)
 
     def rollback(self) -> None:
-        """After swap(): put every target back as it was."""
-        undo(self.replacements, self.temps)
-        remove_quietly(self.path)
+        """After swap() in this same process: put every target back as it was."""
+        for r in reversed(self.replacements):
+            aside, target = Path(r.aside), Path(r.target)
+            if aside.exists():
+                os.replace(aside, target)
+            elif r.recorded is None and r.new and not Path(r.new).exists():
+                remove_quietly(target)
+            fsync_path(target.parent)
+        self.abandon()
 
 
-def undo(replacements: list[Replacement], temps: list[str]) -> None:
-    for r in reversed(replacements):
-        aside, target = Path(r.aside), Path(r.target)
-        if aside.exists():
-            os.replace(aside, target)
-        elif r.new and not Path(r.new).exists() and target.exists():
-            target.unlink()
-        fsync_path(target.parent)
-    remove_quietly(*map(Path, temps))
+def _keep_aside(target: Path, aside: Path) -> None:
+    """The old file also at `aside`: a hard link (instant, and `target` never goes missing), else a copy."""
+    remove_quietly(aside)
+    try:
+        os.link(target, aside)
+    except OSError:
+        shutil.copy2(target, aside)
+        fsync_path(aside)
+
+
+def place(r: Replacement) -> None:
+    """Move one new file in over its target, keeping the old one at `aside`."""
+    target = Path(r.target)
+    if target.exists():
+        _keep_aside(target, Path(r.aside))
+    if r.new:
+        os.replace(r.new, target)
+    else:
+        remove_quietly(target)
+    fsync_path(target.parent)
+
+
+def _pending(r: Replacement) -> bool:
+    return Path(r.new).exists() if r.new else Path(r.target).exists()
 
 
 def finish(replacements: list[Replacement], temps: list[str]) -> None:
@@ -121,22 +156,34 @@ def finish(replacements: list[Replacement], temps: list[str]) -> None:
     remove_quietly(*map(Path, temps))
 
 
+def _roll_forward(replacements: list[Replacement]) -> None:
+    pending = [r for r in replacements if _pending(r)]
+    changed = [r.target for r in pending if file_state(Path(r.target)) != r.recorded]
+    if changed:
+        raise UpgradeFailed("An interrupted upgrade cannot be finished: these files changed after it "
+                            "stopped, so wems-upgrade leaves everything as it is:", changed,
+                            advice="Put the installation back with wems-upgrade --restore <backup>, "
+                                   "or send this message to support.")
+    for r in pending:
+        place(r)
+
+
 def recover(db: Path) -> str | None:
-    """Finish or undo an interrupted run; return what was done, in words, or None."""
+    """Finish an interrupted run; return what was done, in words, or None if there was none."""
     path = journal_path(db)
     if not path.exists():
         return None
     body = json.loads(path.read_text(encoding="utf-8"))
     replacements = [Replacement(**r) for r in body["replacements"]]
-    state = body["state"]
-    if state == "committed":
-        finish(replacements, body["temps"])
-        message = "An interrupted upgrade had already finished; its leftover files were removed."
-    elif state == "swapping":
-        undo(replacements, body["temps"])
-        message = "An interrupted upgrade was undone: the installation is back as it was before it."
+    if body["state"] == "swapping":
+        _roll_forward(replacements)
+        body["state"] = "committed"
+        message = "An interrupted upgrade was finished: its new files had all been written before it stopped."
     else:
-        remove_quietly(*map(Path, body["temps"]))
-        message = "An interrupted upgrade had changed nothing; its temporary files were removed."
-    remove_quietly(path)
+        message = ("An interrupted upgrade had already finished; its leftover files were removed."
+                   if body["state"] == "committed" else
+                   "An interrupted upgrade had changed nothing; its temporary files were removed.")
+    if body["state"] == "committed":
+        finish(replacements, body["temps"])
+    remove_quietly(*map(Path, body["temps"]), path)
     return message

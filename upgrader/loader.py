@@ -110,6 +110,8 @@ class Catalog:
             number = int(gen.group(1))
             if 1 <= number <= len(self.steps):
                 return self.step(number)
+            if number < 1:
+                raise UsageError(f"There is no generation {wanted}: they go from g1 to {self.latest.label}.")
             raise NewerDatabase(f"wems-upgrade knows generations g1 to {self.latest.label}, not {wanted}.")
         return self._step_for_release(wanted)
 

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 import apsw
 
 from upgrader.errors import SchemaConflict
-from upgrader.schema import Schema, column_differences, index_differences, table_differences
+from upgrader.schema import Column, Schema, column_differences, index_differences, table_differences
 
 _ID = r'["`\[]?(\w+)["`\]]?'
 _CREATE_TABLE = re.compile(rf"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_ID}", re.I)
 _CREATE_INDEX = re.compile(rf"CREATE\s+(?:UNIQUE\s+)?INDEX\s+(?:IF\s+NOT\s+EXISTS\s+)?{_ID}\s+ON\s+{_ID}", re.I)
 _ADD_COLUMN = re.compile(rf"ALTER\s+TABLE\s+{_ID}\s+ADD\s+(?:COLUMN\s+)?{_ID}", re.I)
 _RENAME = re.compile(rf"ALTER\s+TABLE\s+{_ID}\s+RENAME\s+TO\s+{_ID}", re.I)
-_INSERT = re.compile(rf"INSERT\s+INTO\s+{_ID}\s*\(([^)]*)\)\s*SELECT\s+(.*?)\s+FROM\s+{_ID}\b", re.I | re.S)
+_INSERT = re.compile(rf"INSERT\s+INTO\s+{_ID}\s*\(([^)]*)\)\s*SELECT\s+(.*?)\s+FROM\s+{_ID}(?!\w)", re.I | re.S)
 _DROP = re.compile(rf"DROP\s+TABLE\s+{_ID}", re.I)
 
 
@@ -93,7 +93,34 @@ def _rebuild(group: list[str], table: str) -> Operation:
         raise ValueError(f"rebuild of {table} must be: CREATE TABLE new_{table}; INSERT INTO new_{table} "
                          f"(...) SELECT ... FROM {table}; DROP TABLE {table}; "
                          f"ALTER TABLE new_{table} RENAME TO {table}")
-    return Operation("rebuild", table, table, tuple(group))
+    op = Operation("rebuild", table, table, tuple(group))
+    _check_copy_lists(op)
+    return op
+
+
+def _is_name(item: str) -> bool:
+    return re.fullmatch(r'["`\[]?\w+["`\]]?', item.strip()) is not None
+
+
+def _unquote(item: str) -> str:
+    return re.sub(r'["`\[\]]', "", item).strip()
+
+
+def _copy_lists(op: Operation) -> tuple[list[str], list[str], str]:
+    """(columns written, SELECT items, text after `FROM old`) of a rebuild's INSERT ... SELECT."""
+    text = _strip_comments(op.statements[1]).strip()
+    match = _INSERT.match(text)
+    tail = text[match.end():].rstrip().rstrip(";")
+    return [_unquote(c) for c in match.group(2).split(",")], [c.strip() for c in match.group(3).split(",")], tail
+
+
+def _check_copy_lists(op: Operation) -> None:
+    """Each plain column in the SELECT must go to the column of the same name: no value changes column."""
+    written, selected, _tail = _copy_lists(op)
+    swapped = [(w, s) for w, s in zip(written, selected) if _is_name(s) and _unquote(s).lower() != w.lower()]
+    if len(written) != len(selected) or swapped:
+        raise ValueError(f"rebuild of {op.target}: the INSERT column list and the SELECT list must name "
+                         f"the same columns in the same order (differ at {swapped or 'their length'})")
 
 
 def _single(statement: str, text: str) -> Operation:
@@ -107,16 +134,21 @@ def _single(statement: str, text: str) -> Operation:
 
 
 def copied_columns(op: Operation) -> list[str]:
-    """The columns a rebuild's INSERT ... SELECT reads from the old table."""
-    match = _INSERT.match(_strip_comments(op.statements[1]).strip())
-    return [re.sub(r'["`\[\]]', "", c).strip() for c in match.group(3).split(",")]
+    """The columns a rebuild's INSERT ... SELECT reads, by name, from the old table."""
+    _written, selected, _tail = _copy_lists(op)
+    return [_unquote(item) for item in selected if _is_name(item)]
 
 
-def is_needed(op: Operation, current: Schema, expected: Schema) -> bool:
-    """True if `op` must run on a database whose schema is `current`; raise SchemaConflict if it cannot."""
+def statements_for(op: Operation, current: Schema, expected: Schema, final: Schema) -> tuple[str, ...] | None:
+    """The SQL to run for `op` on a database whose schema is `current`, or None if it is already done.
+
+    `expected` is the step's schema, `final` the target's. Raises SchemaConflict if `op` cannot run.
+    """
+    if op.kind == "rebuild":
+        return _rebuild_statements(op, current, expected, final)
     check = {"create_table": _table_needed, "create_index": _index_needed,
-             "add_column": _column_needed, "rebuild": _rebuild_needed}.get(op.kind)
-    return check(op, current, expected) if check else True
+             "add_column": _column_needed}.get(op.kind)
+    return op.statements if check is None or check(op, current, expected) else None
 
 
 def _table_needed(op, current, expected) -> bool:
@@ -153,16 +185,44 @@ def _column_needed(op, current, expected) -> bool:
     return False
 
 
-def _rebuild_needed(op, current, expected) -> bool:
+def _rebuild_statements(op, current, expected, final) -> tuple[str, ...] | None:
     mine, wanted = current.table(op.target), expected.table(op.target)
     if mine is None:
         raise SchemaConflict(f"table {op.target} is missing", [f"table {op.target} is missing"])
     if not table_differences(mine, wanted):
-        return False
-    have = {c.lower() for c in mine.column_names}
-    copied = {c.lower() for c in copied_columns(op)}
-    problems = [f"column {op.target}.{c} would not be copied" for c in sorted(have - copied)]
-    problems += [f"column {op.target}.{c} is missing" for c in sorted(copied - have)]
+        return None
+    read = {c.lower() for c in copied_columns(op)}
+    have = {c.lower(): c for c in mine.column_names}
+    carry = [have[c] for c in sorted(have.keys() - read) if _same_in(final, op.target, mine.column(c))]
+    problems = [f"column {op.target}.{have[c]} would not be copied"
+                for c in sorted(have.keys() - read) if have[c] not in carry]
+    problems += [f"column {op.target}.{c} is missing" for c in sorted(read - have.keys())]
     if problems:
         raise SchemaConflict(f"table {op.target} cannot be rebuilt without losing data", problems)
-    return True
+    return _carrying(op, [mine.column(c) for c in carry]) if carry else op.statements
+
+
+def _same_in(schema: Schema, table: str, column: Column) -> bool:
+    """True if `schema` defines `column` of `table` exactly so (a later release's column, added early)."""
+    theirs = schema.table(table) and schema.table(table).column(column.name)
+    return bool(theirs) and not column_differences(table, column, theirs)
+
+
+def _carrying(op: Operation, columns: list[Column]) -> tuple[str, ...]:
+    """The rebuild's statements, extended to carry `columns` (present early) into the new table."""
+    create, _insert, drop, rename = op.statements
+    written, selected, tail = _copy_lists(op)
+    names = [f'"{c.name}"' for c in columns]
+    adds = [f'ALTER TABLE "new_{op.target}" ADD COLUMN {column_sql(c)}' for c in columns]
+    insert = (f'INSERT INTO "new_{op.target}" ({", ".join([f"{chr(34)}{w}{chr(34)}" for w in written] + names)})'
+              f' SELECT {", ".join(selected + names)} FROM "{op.target}"{tail}')
+    return (create, *adds, insert, drop, rename)
+
+
+def column_sql(column: Column) -> str:
+    parts = [f'"{column.name}"', column.type]
+    if column.notnull:
+        parts.append("NOT NULL")
+    if column.default is not None:
+        parts.append(f"DEFAULT {column.default}")
+    return " ".join(p for p in parts if p)

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import apsw
 
-from upgrader.detector import Detection, detect
+from upgrader.detector import Detection, newest_contained, read_wems_schema, unknown
 from upgrader.errors import NewerDatabase, UnknownSchema, UpgradeFailed
 from upgrader.executor import Outcome, in_transaction, run_steps
 from upgrader.loader import Catalog, Step
 from upgrader.recorder import recorded_app_migrations
-from upgrader.schema import differences, extra_columns, extra_objects, read_schema, schema_only_copy
+from upgrader.schema import Schema, differences, extra_columns, extra_objects, read_schema, schema_only_copy
 
 
 @dataclass(frozen=True)
@@ -41,20 +41,25 @@ class Plan:
 
 
 def make_plan(conn: apsw.Connection, catalog: Catalog, target: Step) -> Plan:
-    detection = detect(conn, catalog)
-    if detection.step.generation > target.generation:
+    schema = read_wems_schema(conn, catalog)
+    base = newest_contained(schema, catalog, catalog.latest)
+    if base and base.generation > target.generation:
         raise NewerDatabase(
-            f"This database is {detection.step.label} ({detection.step.releases}), newer than the "
+            f"This database is {base.label} ({base.releases}), newer than the "
             f"requested {target.label} ({target.releases}). wems-upgrade never downgrades.")
-    _refuse_unexplained(detection, target)
-    steps = catalog.path(detection.step.generation, target.generation)
+    base = newest_contained(schema, catalog, target)
+    if base is None:
+        raise unknown(schema, catalog)
+    _refuse_unexplained(schema, target)
+    steps = catalog.path(base.generation, target.generation)
     outcomes = simulate(conn, steps, target)
+    detection = Detection(base, schema, tuple(differences(schema, base.schema)))
     pending = _pending_app_migrations(conn, catalog, target)
     return Plan(detection, target, tuple(steps), tuple(outcomes), tuple(pending))
 
 
-def _refuse_unexplained(detection: Detection, target: Step) -> None:
-    extras = extra_objects(detection.schema, target.schema) + extra_columns(detection.schema, target.schema)
+def _refuse_unexplained(schema: Schema, target: Step) -> None:
+    extras = extra_objects(schema, target.schema) + extra_columns(schema, target.schema)
     if extras:
         raise UnknownSchema(
             f"This database has parts that Wareflow EMS {target.label} ({target.releases}) does not "
@@ -65,7 +70,7 @@ def simulate(conn: apsw.Connection, steps: list[Step], target: Step) -> list[Out
     """Run the steps on an empty in-memory copy of the schema; return what each operation does."""
     copy = schema_only_copy(conn)
     try:
-        outcomes = in_transaction(copy, lambda c: run_steps(c, steps), lambda c, _o: None)
+        outcomes = in_transaction(copy, lambda c: run_steps(c, steps, target.schema), lambda c, _o: None)
         problems = differences(read_schema(copy), target.schema)
     except UpgradeFailed as exc:
         raise UnknownSchema("The upgrade SQL does not fit this database:", [exc.message]) from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from contextlib import closing
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from upgrader.installation import CONFIG_NAMES, Installation
 from upgrader.journal import FileSwap, Replacement, crashpoint, recover
 from upgrader.locks import check_app_closed, installation_lock
 from upgrader.preflight import check_space, check_writable, measure
-from upgrader.snapshot import fsync_path, leave_wal_mode, open_database
+from upgrader.snapshot import fsync_path, hold_exclusive, open_database
 
 TEMP_SUFFIX = ".wems-upgrade-restore"
 ASIDE_SUFFIX = ".wems-upgrade-old"
@@ -44,9 +45,7 @@ def restore(installation: Installation, folder: Path, backup_root: Path | None =
         try:
             swap.prepare()
             _write_temps(installation, backup, swap.replacements)
-            if saved:
-                leave_wal_mode(db)
-            swap.swap()
+            _swap_holding(db, swap, hold=saved is not None)
             crashpoint("restore_swapped")
             swap.commit()
         except OSError as exc:
@@ -55,6 +54,18 @@ def restore(installation: Installation, folder: Path, backup_root: Path | None =
         finally:
             swap.abandon()
     return RestoreResult(installation, backup, saved, recovered)
+
+
+def _swap_holding(db: Path, swap: FileSwap, hold: bool) -> None:
+    """Swap while holding an exclusive lock on the current database (if it is readable)."""
+    holder = hold_exclusive(db) if hold else None
+    try:
+        if holder and os.name == "nt":
+            holder.close()
+        swap.swap()
+    finally:
+        if holder:
+            holder.close()
 
 
 def _save_current(installation: Installation, root: Path, restoring: Backup) -> Backup | None:

@@ -218,7 +218,7 @@ def column_differences(table: str, actual: Column, expected: Column) -> list[str
     return out
 
 
-def _constraint_differences(actual: Table, expected: Table) -> list[str]:
+def constraint_differences(actual: Table, expected: Table) -> list[str]:
     out = []
     for fk in sorted(expected.foreign_keys - actual.foreign_keys, key=repr):
         out.append(f"table {expected.name} lacks foreign key {fk.describe()}")
@@ -244,7 +244,7 @@ def table_differences(actual: Table, expected: Table, *, allow_extra_columns: bo
         for col in actual.columns:
             if expected.column(col.name) is None:
                 out.append(f"column {expected.name}.{col.name} ({col.describe()}) is not part of WEMS")
-    return out + _constraint_differences(actual, expected)
+    return out + constraint_differences(actual, expected)
 
 
 def index_differences(actual: Index, expected: Index) -> list[str]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
+from urllib.parse import quote
 from typing import Callable
 
 import apsw
@@ -49,14 +51,18 @@ def _connect(path: Path, readonly: bool) -> apsw.Connection:
 
     A read-only connection to a WAL database creates an empty -wal file if there is none;
     with no -wal there is nothing but the main file to read, so it is opened immutable.
-    Any write by another program meanwhile creates a -wal, which file_state() notices.
+    Any write by another program meanwhile creates a -wal, which database_state() notices.
     """
     if not readonly:
         return apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READWRITE)
     if Path(f"{path}-wal").exists():
         return apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
-    uri = path.resolve().as_uri() + "?immutable=1"
-    return apsw.Connection(uri, flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+    return apsw.Connection(sqlite_uri(path) + "?immutable=1", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
+
+
+def sqlite_uri(path: Path) -> str:
+    """A file: URI SQLite accepts for any path, network shares (//server/share) included."""
+    return "file:" + quote(path.resolve().as_posix(), safe="/:")
 
 
 def copy_database(source: apsw.Connection, dest: Path,
@@ -79,9 +85,13 @@ def copy_database(source: apsw.Connection, dest: Path,
 
 
 def fsync_path(path: Path) -> None:
-    """Flush a file, or a folder's entries, to disk (folders cannot be opened on Windows: skipped)."""
+    """Flush a file, or a folder's entries, to disk (folders cannot be opened on Windows: skipped).
+
+    Files are opened for writing: Windows flushes only handles with write access.
+    """
+    flags = os.O_RDONLY if path.is_dir() else os.O_RDWR | getattr(os, "O_BINARY", 0)
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, flags)
     except (PermissionError, IsADirectoryError):
         return
     try:
@@ -90,36 +100,53 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def file_state(db: Path) -> tuple:
-    """Size and modification time of the database and its WAL: any write by another program changes it."""
-    def stat(p: Path):
-        return (p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else None
-    return stat(db), stat(Path(f"{db}-wal"))
+def database_state(db: Path) -> tuple:
+    """Size and modification time of the database and its WAL: any write by another program changes it.
+
+    An empty or missing WAL counts as no WAL (opening a database can create an empty one).
+    """
+    wal = Path(f"{db}-wal")
+    wal_state = (wal.stat().st_size, wal.stat().st_mtime_ns) if wal.exists() and wal.stat().st_size else None
+    return (db.stat().st_size, db.stat().st_mtime_ns), wal_state
 
 
-def leave_wal_mode(db: Path) -> None:
-    """Fold the WAL into the database and switch it to a rollback journal, through SQLite.
+def hold_exclusive(db: Path, expected_state: tuple | None = None) -> apsw.Connection:
+    """Lock `db` against every other connection, fold its WAL into it and leave WAL mode.
 
-    SQLite refuses while any other connection has the database open, which is how an
-    app that is still running is caught; it deletes -wal and -shm itself.
+    With locking_mode=EXCLUSIVE the lock is kept until the returned connection closes, so no
+    program can read or write the database meanwhile. Taking it fails while any other
+    connection has the database open, which is how a running app is caught. With
+    `expected_state`, refuse if the database or its WAL changed since it was measured.
     """
     conn = open_database(db, readonly=False)
     try:
-        (mode,) = next(conn.execute("PRAGMA journal_mode=DELETE"))
+        conn.execute("PRAGMA locking_mode=EXCLUSIVE").fetchall()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("COMMIT")
+        if expected_state is not None and database_state(db) != expected_state:
+            raise DatabaseInUse("The database changed while it was being upgraded: Wareflow EMS is "
+                                "probably open.")
+        (mode,) = conn.execute("PRAGMA journal_mode=DELETE").fetchone()
+        if mode.lower() != "delete":
+            raise DatabaseInUse(f"The database {db} is in use by another program.")
+        return conn
     except apsw.BusyError as exc:
-        raise DatabaseInUse(f"The database {db} is in use by another program.") from exc
-    finally:
         conn.close()
-    if mode.lower() != "delete":
-        raise DatabaseInUse(f"The database {db} is in use by another program.")
+        raise DatabaseInUse(f"The database {db} is in use by another program.") from exc
+    except BaseException:
+        conn.close()
+        raise
 
 
-def swap_in(new: Path, db: Path) -> None:
-    """Replace `db` by the finished file `new` in one atomic rename."""
-    leave_wal_mode(db)
-    fsync_path(new)
-    os.replace(new, db)
-    fsync_path(db.parent)
+def copy_owner_and_mode(source: Path, dest: Path) -> None:
+    """Give `dest` the permissions (and, where allowed, the owner) of `source`."""
+    st = source.stat()
+    os.chmod(dest, stat.S_IMODE(st.st_mode))
+    if hasattr(os, "chown"):
+        try:
+            os.chown(dest, st.st_uid, st.st_gid)
+        except OSError:
+            pass
 
 
 def remove_quietly(*paths: Path) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import stat
 import tempfile
 import time
 from contextlib import ExitStack, closing
@@ -33,8 +32,8 @@ from upgrader.locks import AppLock, check_app_closed, installation_lock
 from upgrader.planner import Plan, make_plan
 from upgrader.preflight import SpaceNeeds, check_space, check_writable, measure
 from upgrader.recorder import record_app_migrations, record_history
-from upgrader.snapshot import (check_database_file, copy_database, file_state, fsync_path, leave_wal_mode, open_database,
-                               remove_quietly)
+from upgrader.snapshot import (check_database_file, copy_database, copy_owner_and_mode, database_state,
+                               fsync_path, hold_exclusive, open_database, remove_quietly)
 from upgrader.validator import Check, collect_facts, validate
 
 Progress = Callable[[str, int, int], None]
@@ -105,7 +104,7 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
             if plan.nothing_to_do:
                 return _finished(result, started)
             result.space = _preflight(db, options)
-            before = file_state(db)
+            before = database_state(db)
             if not options.dry_run:
                 swap.prepare()
             result.backup = _make_work_copy(installation, source, plan, options, work, progress)
@@ -175,14 +174,17 @@ def _stage(progress: Progress | None, name: str) -> Callable[[int, int], None] |
 
 
 def _swap_in(db: Path, work: Path, swap: FileSwap, before: tuple) -> None:
-    if file_state(db) != before:
-        raise DatabaseInUse("The database changed while it was being upgraded: "
-                            "Wareflow EMS is probably open.")
-    os.chmod(work, stat.S_IMODE(db.stat().st_mode))
+    """Lock the original against everyone, check nobody wrote since the snapshot, swap, commit."""
+    copy_owner_and_mode(db, work)
     fsync_path(work)
-    leave_wal_mode(db)
-    crashpoint("wal_folded")
-    swap.swap()
+    holder = hold_exclusive(db, before)
+    try:
+        crashpoint("wal_folded")
+        if os.name == "nt":
+            holder.close()
+        swap.swap()
+    finally:
+        holder.close()
     crashpoint("swapped")
     try:
         swap.commit()
@@ -210,7 +212,8 @@ def migrate_copy(path: Path, plan: Plan) -> tuple[list[Outcome], list[Check]]:
             record_history(c, outcomes, __version__)
 
         steps = list(plan.steps)
-        outcomes = in_transaction(conn, lambda c: run_steps(c, steps, _crash_after_operation), before_commit)
+        outcomes = in_transaction(conn, lambda c: run_steps(c, steps, plan.target.schema, _crash_after_operation),
+                                  before_commit)
         conn.execute("PRAGMA journal_mode=WAL")
     return outcomes, checks
 
@@ -220,7 +223,7 @@ def _crash_after_operation(outcome: Outcome) -> None:
 
 
 def _check_same_as_plan(outcomes: list[Outcome], plan: Plan) -> None:
-    done = [(o.step.generation, o.operation, o.applied) for o in outcomes]
-    planned = [(o.step.generation, o.operation, o.applied) for o in plan.outcomes]
+    done = [(o.step.generation, o.operation, o.statements) for o in outcomes]
+    planned = [(o.step.generation, o.operation, o.statements) for o in plan.outcomes]
     if done != planned:
         raise UpgradeFailed("The database did not behave as the plan predicted; nothing was changed.")
