@@ -111,3 +111,30 @@ def test_statements_are_split_and_grouped_into_operations():
 def test_a_malformed_rebuild_is_rejected_when_the_catalog_loads():
     with pytest.raises(ValueError, match="rebuild of t must be"):
         parse_operations('CREATE TABLE "new_t" ("a" TEXT);\nDROP TABLE "t";\n')
+
+
+def test_a_rebuild_that_moves_values_between_columns_is_rejected_when_loaded(copied_migrations):
+    tamper(copied_migrations, "g8_optional_employee_fields",
+           'SELECT "id", "external_id", "first_name", "last_name"', 'SELECT "id", "external_id", "last_name", "first_name"')
+    with pytest.raises(ValueError, match="same columns in the same order"):
+        load_catalog(copied_migrations)
+
+
+def test_sql_that_changes_values_fails_the_values_check(install, copied_migrations):
+    tamper(copied_migrations, "g8_optional_employee_fields", 'SELECT "id", "external_id", "first_name"',
+           'SELECT "id", "external_id", upper("first_name")')
+    root = install(7)
+    before = file_digests(root)
+    with pytest.raises(UpgradeFailed) as failure:
+        upgrade(locate(root, environ={}), catalog=load_catalog(copied_migrations))
+    assert any(d.startswith("values: employees") for d in failure.value.details)
+    assert file_digests(root, except_backups=True) == before
+
+
+def test_sql_that_breaks_references_fails(install, copied_migrations):
+    tamper(copied_migrations, "g8_optional_employee_fields", 'FROM "employees";',
+           'FROM "employees" WHERE rowid > 5;')
+    root = install(7)
+    with pytest.raises(UpgradeFailed) as failure:
+        upgrade(locate(root, environ={}), catalog=load_catalog(copied_migrations))
+    assert any("point to a missing employees" in d for d in failure.value.details)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from contextlib import closing
 from pathlib import Path
 
 import apsw
 import pytest
 
-from conftest import GENERATIONS, database, query, table_rows
+from conftest import GENERATIONS, database, execute, query, table_rows
 from upgrader.installation import locate
 from upgrader.recorder import read_history
 from upgrader.schema import read_schema, schema_from_sql
@@ -35,7 +37,8 @@ def test_every_generation_reaches_the_latest_with_every_check_green(install, cat
     result = upgrade(locate(root, environ={}))
     assert result.status == "upgraded"
     assert result.plan.current.generation == generation
-    assert [c.name for c in result.checks] == ["rows", "documents", "schema", "integrity", "foreign_keys"]
+    assert [c.name for c in result.checks] == ["rows", "values", "documents", "schema", "integrity",
+                                               "foreign_keys"]
     assert all(c.ok for c in result.checks), result.checks
     assert actual_layout(root) == fresh_layout(catalog, 8), "column order must equal a fresh g8 database"
 
@@ -154,3 +157,30 @@ def test_the_database_is_found_through_env_file_and_environment(install, tmp_pat
     moved = tmp_path / "elsewhere.db"
     found = locate(root, environ={"DATABASE_PATH": str(moved)})
     assert found.database == moved
+
+
+def test_references_already_broken_before_the_upgrade_do_not_block_it(install):
+    root = install(6)
+    execute(root, "PRAGMA foreign_keys=OFF; DELETE FROM employees WHERE rowid = 3")
+    result = upgrade(locate(root, environ={}))
+    fk = next(c for c in result.checks if c.name == "foreign_keys")
+    assert fk.ok and "already pointed to missing rows" in fk.detail
+
+
+@pytest.mark.skipif(os.name != "posix", reason="owners and modes are POSIX")
+def test_the_upgraded_file_keeps_the_owner_and_mode_of_the_original(install):
+    root = install(2)
+    db = database(root)
+    os.chmod(db, 0o664)
+    os.chown(db, 1000, 1000)
+    upgrade(locate(root, environ={}))
+    st = db.stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == (0o664, 1000, 1000)
+
+
+def test_network_share_paths_become_uris_sqlite_accepts():
+    from upgrader.snapshot import sqlite_uri
+    from pathlib import PureWindowsPath
+    assert sqlite_uri(Path("/srv/wems data/é.db")) == "file:/srv/wems%20data/%C3%A9.db"
+    assert sqlite_uri(PureWindowsPath(r"\\srv-rh\partage\x.db")) == "file:////srv-rh/partage/x.db"
+    assert sqlite_uri(PureWindowsPath(r"C:\Wareflow EMS\data\x.db")) == "file:C:/Wareflow%20EMS/data/x.db"

@@ -191,11 +191,12 @@ def _rebuild_statements(op, current, expected, final) -> tuple[str, ...] | None:
         raise SchemaConflict(f"table {op.target} is missing", [f"table {op.target} is missing"])
     if not table_differences(mine, wanted):
         return None
+    written, _selected, _tail = _copy_lists(op)
     read = {c.lower() for c in copied_columns(op)}
     have = {c.lower(): c for c in mine.column_names}
-    carry = [have[c] for c in sorted(have.keys() - read) if _same_in(final, op.target, mine.column(c))]
-    problems = [f"column {op.target}.{have[c]} would not be copied"
-                for c in sorted(have.keys() - read) if have[c] not in carry]
+    left = sorted(have.keys() - read - {w.lower() for w in written})
+    carry = [have[c] for c in left if _same_in(final, op.target, mine.column(c))]
+    problems = [f"column {op.target}.{have[c]} would not be copied" for c in left if have[c] not in carry]
     problems += [f"column {op.target}.{c} is missing" for c in sorted(read - have.keys())]
     if problems:
         raise SchemaConflict(f"table {op.target} cannot be rebuilt without losing data", problems)

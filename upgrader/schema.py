@@ -115,15 +115,15 @@ def _is_ours(name: str) -> bool:
     return name.lower().startswith("sqlite_") or name.lower() == HISTORY_TABLE
 
 
-def _read_columns(conn, table: str) -> tuple[Column, ...]:
-    rows = _rows(conn, f"PRAGMA table_xinfo({_quote(table)})")
+def _read_columns(conn, table: str, db: str = "main") -> tuple[Column, ...]:
+    rows = _rows(conn, f"PRAGMA {db}.table_xinfo({_quote(table)})")
     return tuple(Column(name, _normalise_type(ctype), bool(notnull), default, pk)
                  for _cid, name, ctype, notnull, default, pk, _hidden in rows)
 
 
-def _read_foreign_keys(conn, table: str) -> frozenset[ForeignKey]:
+def _read_foreign_keys(conn, table: str, db: str = "main") -> frozenset[ForeignKey]:
     grouped: dict[int, list[tuple]] = {}
-    for row in _rows(conn, f"PRAGMA foreign_key_list({_quote(table)})"):
+    for row in _rows(conn, f"PRAGMA {db}.foreign_key_list({_quote(table)})"):
         grouped.setdefault(row[0], []).append(row)
     keys = set()
     for rows in grouped.values():
@@ -134,8 +134,8 @@ def _read_foreign_keys(conn, table: str) -> frozenset[ForeignKey]:
     return frozenset(keys)
 
 
-def _index_keys(conn, index: str) -> tuple[tuple[str | None, bool, str], ...]:
-    rows = _rows(conn, f"PRAGMA index_xinfo({_quote(index)})")
+def _index_keys(conn, index: str, db: str = "main") -> tuple[tuple[str | None, bool, str], ...]:
+    rows = _rows(conn, f"PRAGMA {db}.index_xinfo({_quote(index)})")
     return tuple((name, bool(desc), coll.upper())
                  for _seqno, _cid, name, desc, coll, key in rows if key)
 
@@ -147,34 +147,34 @@ def _index_where(sql: str | None) -> str | None:
     return _normalise_sql(match.group(1)) if match else None
 
 
-def _read_table(conn, name: str, kind: dict) -> Table:
+def _read_table(conn, name: str, kind: dict, db: str) -> Table:
     uniques = frozenset(
-        tuple(k[0] for k in _index_keys(conn, idx))
-        for _seq, idx, _unique, origin, _partial in _rows(conn, f"PRAGMA index_list({_quote(name)})")
+        tuple(k[0] for k in _index_keys(conn, idx, db))
+        for _seq, idx, _unique, origin, _partial in _rows(conn, f"PRAGMA {db}.index_list({_quote(name)})")
         if origin == "u")
-    return Table(name, _read_columns(conn, name), _read_foreign_keys(conn, name), uniques,
+    return Table(name, _read_columns(conn, name, db), _read_foreign_keys(conn, name, db), uniques,
                  without_rowid=bool(kind.get("wr")), strict=bool(kind.get("strict")))
 
 
-def _table_kinds(conn) -> dict[str, dict]:
+def _table_kinds(conn, db: str) -> dict[str, dict]:
     return {row[1].lower(): {"wr": row[4], "strict": row[5]}
-            for row in _rows(conn, "PRAGMA main.table_list") if row[0] == "main"}
+            for row in _rows(conn, f"PRAGMA {db}.table_list") if row[0] == db}
 
 
-def read_schema(conn: apsw.Connection) -> Schema:
-    """The app's schema as it is in `conn` (SQLite's and wems-upgrade's own tables left out)."""
+def read_schema(conn: apsw.Connection, db: str = "main") -> Schema:
+    """The app's schema in database `db` of `conn` (SQLite's and wems-upgrade's own tables left out)."""
     schema = Schema()
-    kinds = _table_kinds(conn)
-    master = _rows(conn, "SELECT type, name, tbl_name, sql FROM main.sqlite_master ORDER BY rowid")
+    kinds = _table_kinds(conn, db)
+    master = _rows(conn, f"SELECT type, name, tbl_name, sql FROM {db}.sqlite_master ORDER BY rowid")
     for kind, name, table, sql in master:
         if _is_ours(name) or _is_ours(table):
             continue
         if kind == "table":
-            schema.tables[name.lower()] = _read_table(conn, name, kinds.get(name.lower(), {}))
+            schema.tables[name.lower()] = _read_table(conn, name, kinds.get(name.lower(), {}), db)
         elif kind == "index" and sql:
             unique = bool(re.match(r"\s*CREATE\s+UNIQUE\b", sql, re.IGNORECASE))
             schema.indexes[name.lower()] = Index(name, table.lower(), unique,
-                                                 _index_keys(conn, name), _index_where(sql))
+                                                 _index_keys(conn, name, db), _index_where(sql))
         elif kind in ("view", "trigger"):
             schema.others[name.lower()] = (kind, _normalise_sql(sql or ""))
     return schema

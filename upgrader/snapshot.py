@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
+from pathlib import Path, PurePath
 from urllib.parse import quote
 from typing import Callable
 
@@ -60,9 +60,17 @@ def _connect(path: Path, readonly: bool) -> apsw.Connection:
     return apsw.Connection(sqlite_uri(path) + "?immutable=1", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
 
 
-def sqlite_uri(path: Path) -> str:
-    """A file: URI SQLite accepts for any path, network shares (//server/share) included."""
-    return "file:" + quote(path.resolve().as_posix(), safe="/:")
+def attach_readonly(conn: apsw.Connection, path: Path, name: str) -> None:
+    """Attach `path` read-only as `name`, leaving no file behind (see _connect). Needs SQLITE_OPEN_URI."""
+    mode = "mode=ro" if Path(f"{path}-wal").exists() else "immutable=1"
+    conn.execute(f"ATTACH DATABASE ? AS {name}", (f"{sqlite_uri(path)}?{mode}",))
+
+
+def sqlite_uri(path: PurePath) -> str:
+    """A file: URI SQLite accepts for any path: drive letters, accents, spaces and network
+    shares (\\\\server\\share becomes file:////server/share: an empty authority, then the path)."""
+    posix = (path if path.is_absolute() else Path(path).resolve()).as_posix()
+    return ("file://" if posix.startswith("//") else "file:") + quote(posix, safe="/:")
 
 
 def copy_database(source: apsw.Connection, dest: Path,

@@ -32,11 +32,12 @@ from upgrader.locks import AppLock, check_app_closed, installation_lock
 from upgrader.planner import Plan, make_plan
 from upgrader.preflight import SpaceNeeds, check_space, check_writable, measure
 from upgrader.recorder import record_app_migrations, record_history
-from upgrader.snapshot import (check_database_file, copy_database, copy_owner_and_mode, database_state,
+from upgrader.snapshot import (attach_readonly, check_database_file, copy_database, copy_owner_and_mode, database_state,
                                fsync_path, hold_exclusive, open_database, remove_quietly)
 from upgrader.validator import Check, collect_facts, validate
 
 Progress = Callable[[str, int, int], None]
+ORIGINAL = "original"
 
 
 @dataclass
@@ -108,7 +109,8 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
             if not options.dry_run:
                 swap.prepare()
             result.backup = _make_work_copy(installation, source, plan, options, work, progress)
-        result.outcomes, result.checks = migrate_copy(work, plan)
+        reference = result.backup.folder / DATABASE_FILE if result.backup else db
+        result.outcomes, result.checks = migrate_copy(work, plan, reference)
         crashpoint("migrated")
         if options.dry_run:
             result.status = "dry_run"
@@ -193,17 +195,24 @@ def _swap_in(db: Path, work: Path, swap: FileSwap, before: tuple) -> None:
         raise
 
 
-def migrate_copy(path: Path, plan: Plan) -> tuple[list[Outcome], list[Check]]:
-    """Run the plan on the copy at `path` in one transaction; commit only if every check passes."""
+def migrate_copy(path: Path, plan: Plan, reference: Path) -> tuple[list[Outcome], list[Check]]:
+    """Run the plan on the copy at `path` in one transaction; commit only if every check passes.
+
+    `reference` is an untouched copy of the original (the backup, or the live file), to
+    which every kept value is compared.
+    """
     checks: list[Check] = []
-    with closing(apsw.Connection(str(path))) as conn:
-        conn.execute("PRAGMA journal_mode=OFF")
+    flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_URI
+    with closing(apsw.Connection(str(path), flags=flags)) as conn:
+        conn.execute("PRAGMA journal_mode=OFF").fetchall()
         conn.execute("PRAGMA synchronous=OFF")
+        attach_readonly(conn, reference, ORIGINAL)
         before = collect_facts(conn)
 
         def before_commit(c: apsw.Connection, outcomes: list[Outcome]) -> None:
             _check_same_as_plan(outcomes, plan)
-            checks.extend(validate(c, before, plan.target.schema, plan.target.label, plan.touched_tables))
+            checks.extend(validate(c, before, plan.target.schema, plan.target.label, plan.touched_tables,
+                                   ORIGINAL))
             failed = [ch for ch in checks if not ch.ok]
             if failed:
                 raise UpgradeFailed("The upgraded database failed its checks, so nothing was changed:",
@@ -214,7 +223,8 @@ def migrate_copy(path: Path, plan: Plan) -> tuple[list[Outcome], list[Check]]:
         steps = list(plan.steps)
         outcomes = in_transaction(conn, lambda c: run_steps(c, steps, plan.target.schema, _crash_after_operation),
                                   before_commit)
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"DETACH DATABASE {ORIGINAL}")
+        conn.execute("PRAGMA journal_mode=WAL").fetchall()
     return outcomes, checks
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from dataclasses import dataclass
 
 import apsw
 
-from upgrader.schema import Schema, differences, read_schema
+from upgrader.schema import Schema, Table, differences, read_schema
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class Facts:
     row_counts: dict[str, int]
     document_digest: str
     document_count: int
+    broken_references: Counter
 
 
 def _quote(name: str) -> str:
@@ -52,7 +54,12 @@ def collect_facts(conn: apsw.Connection) -> Facts:
         for path, *row_key in rows:
             digest.update(f"{table}\0{column}\0{row_key}\0{path}\n".encode("utf-8"))
             total += 1
-    return Facts(counts, digest.hexdigest(), total)
+    return Facts(counts, digest.hexdigest(), total, broken_references(conn))
+
+
+def broken_references(conn: apsw.Connection) -> Counter:
+    """How many rows point to a missing parent, per (table, parent)."""
+    return Counter((table, parent) for table, _rowid, parent, _fk in conn.execute("PRAGMA foreign_key_check"))
 
 
 def _row_count_check(before: Facts, after: Facts) -> Check:
@@ -82,16 +89,60 @@ def _integrity_check(conn: apsw.Connection, touched: set[str]) -> Check:
     return Check("integrity", not problems, f"{scope}: ok", problems)
 
 
-def _foreign_key_check(conn: apsw.Connection) -> Check:
-    rows = list(conn.execute("PRAGMA foreign_key_check"))
-    problems = tuple(f"{table} row {rowid} points to a missing {parent}" for table, rowid, parent, _fk in rows[:20])
-    return Check("foreign_keys", not rows, "every reference points to an existing row", problems)
+def _foreign_key_check(before: Facts, after: Facts) -> Check:
+    """No reference may break; references already broken before the upgrade are reported, not blamed."""
+    new = after.broken_references - before.broken_references
+    problems = tuple(f"{count} row(s) of {table} now point to a missing {parent}"
+                     for (table, parent), count in sorted(new.items()))
+    old = sum(before.broken_references.values())
+    detail = "every reference points to an existing row" if not old else (
+        f"no reference broken by the upgrade; {old} row(s) already pointed to missing rows before it "
+        f"({', '.join(sorted({t for t, _p in before.broken_references}))}) and were left as they were")
+    return Check("foreign_keys", not new, detail, problems)
+
+
+def _key(table: Table) -> list[str]:
+    return [c.name for c in sorted(table.columns, key=lambda c: c.pk) if c.pk]
+
+
+def _values_check(conn: apsw.Connection, reference: str | None, touched: set[str]) -> Check:
+    """Every value of every kept column of each changed table is what the original held, row by row."""
+    if reference is None:
+        return Check("values", True, "not compared (no original to compare with)")
+    old, new = read_schema(conn, reference), read_schema(conn)
+    problems, compared = [], 0
+    for name in sorted(touched):
+        before, after = old.table(name), new.table(name)
+        if before is None or after is None:
+            continue
+        columns = [c for c in before.column_names if after.column(c)]
+        differing = _differing_rows(conn, reference, before.name, _key(before), columns)
+        compared += 1
+        if differing:
+            problems.append(f"{name}: {differing} row(s) hold other values than before")
+    return Check("values", not problems, f"every value kept in the {compared} changed table(s)", tuple(problems))
+
+
+def _differing_rows(conn, reference: str, table: str, key: list[str], columns: list[str]) -> int:
+    old, new = f"{reference}.{_quote(table)}", f"main.{_quote(table)}"
+    cols = ", ".join(_quote(c) for c in columns)
+    if not key:
+        sql = f"SELECT count(*) FROM (SELECT {cols} FROM {old} EXCEPT SELECT {cols} FROM {new})"
+    else:
+        join = " AND ".join(f"n.{_quote(k)} = o.{_quote(k)}" for k in key)
+        differ = " OR ".join(f"o.{_quote(c)} IS NOT n.{_quote(c)}" for c in columns)
+        sql = (f"SELECT count(*) FROM {old} AS o LEFT JOIN {new} AS n ON {join} "
+               f"WHERE n.{_quote(key[0])} IS NULL OR {differ}")
+    return conn.execute(sql).fetchone()[0]
 
 
 def validate(conn: apsw.Connection, before: Facts, expected: Schema, label: str,
-             touched: set[str]) -> list[Check]:
-    """Run every check on `conn` (normally inside the upgrade's open transaction)."""
+             touched: set[str], reference: str | None = None) -> list[Check]:
+    """Run every check on `conn` (normally inside the upgrade's open transaction).
+
+    `reference` names an attached, untouched copy of the original database.
+    """
     after = collect_facts(conn)
-    return [_row_count_check(before, after), _documents_check(before, after),
-            _schema_check(conn, expected, label), _integrity_check(conn, touched),
-            _foreign_key_check(conn)]
+    return [_row_count_check(before, after), _values_check(conn, reference, touched),
+            _documents_check(before, after), _schema_check(conn, expected, label),
+            _integrity_check(conn, touched), _foreign_key_check(before, after)]
