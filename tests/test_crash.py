@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from conftest import CRASH_POINTS_TRIED, GENERATIONS, content, file_digests
+from upgrader.config import read_settings
 from upgrader.installation import locate
 from upgrader.journal import CRASH_ENV
 from upgrader.restore import restore
@@ -24,6 +25,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.name != "posix", reason="S
 #: Boundaries of the upgrade's phases, in order; those before BEFORE_FOLD leave the files byte-identical.
 PHASES = ["backup_done", "migrated", "wal_folded", "journal_swapping", "placed_0", "swapped",
           "journal_committed"]
+#: Generations whose era's config.json becomes config.yaml: two more files in the swap.
+JSON_ERA = {1, 2, 3, 4}
 BEFORE_FOLD = {"backup_done", "migrated"}
 SEED = 20261124
 
@@ -36,10 +39,11 @@ def operation_points(catalog, generation: int) -> list[str]:
     return names + random.Random(SEED + generation).sample(inside, min(2, len(inside)))
 
 
-def crash_cases(catalog_steps: int = 8) -> list[tuple[int, str]]:
+def crash_cases() -> list[tuple[int, str]]:
     from upgrader.loader import load_catalog
     catalog = load_catalog()
-    return [(g, point) for g in GENERATIONS for point in PHASES + operation_points(catalog, g)]
+    return [(g, point) for g in GENERATIONS
+            for point in PHASES + (["placed_1", "placed_2"] if g in JSON_ERA else []) + operation_points(catalog, g)]
 
 
 def run_upgrader(root: Path, env_point: str | None = None, kill_after: float | None = None) -> int:
@@ -60,47 +64,66 @@ def user_files(root: Path) -> dict[str, str]:
             if "wems-upgrade" not in name}
 
 
-def assert_before_or_after(root: Path, original: dict, upgraded: dict) -> str:
-    now = content(root)
-    assert now in (original, upgraded), "the database must be exactly as before or fully upgraded"
-    return "before" if now == original else "after"
+def settings(root: Path) -> dict:
+    """The settings Wareflow EMS reads: from the first of config.yaml, config.yml, config.json."""
+    found = locate(root, environ={}).config
+    return read_settings(found)[1] if found else {}
 
 
-def assert_converges(root: Path, upgraded: dict) -> None:
+def assert_before_or_after(root: Path, original: tuple, upgraded: tuple) -> None:
+    assert content(root) in (original[0], upgraded[0]), "the database must be as before or fully upgraded"
+    assert settings(root) in (original[1], upgraded[1]), "the app must read the old or the new settings"
+
+
+def assert_converges(root: Path, upgraded: tuple) -> None:
     result = upgrade(locate(root, environ={}))
     assert result.status in ("upgraded", "up_to_date")
-    assert content(root) == upgraded
-    leftovers = [p.name for p in root.rglob("*") if "wems-upgrade" in p.name and "backups" not in p.parts]
+    assert (content(root), settings(root)) == upgraded
+    leftovers = [p.name for p in root.rglob("*") if "wems-upgrade" in p.name
+                 and "backups" not in p.parts and not p.name.endswith(".before-wems-upgrade")]
     assert leftovers == []
+
+
+@pytest.fixture(scope="session")
+def upgraded_state(templates, tmp_path_factory):
+    """(content, settings) of each generation's installation after a clean upgrade."""
+    import shutil
+    made = {}
+
+    def get(generation: int) -> tuple:
+        if generation not in made:
+            root = tmp_path_factory.mktemp("clean-crash") / f"g{generation}"
+            shutil.copytree(templates(generation), root)
+            upgrade(locate(root, environ={}))
+            made[generation] = (content(root), settings(root))
+        return made[generation]
+    return get
 
 
 @pytest.mark.parametrize("generation,point", crash_cases())
 def test_a_kill_at_a_step_boundary_leaves_before_or_after_and_a_rerun_converges(
-        install, upgraded_content, generation, point):
+        install, upgraded_state, generation, point):
     root = install(generation)
-    original_files, original = user_files(root), content(root)
+    original_files, original = user_files(root), (content(root), settings(root))
     code = run_upgrader(root, env_point=point)
     assert code == -signal.SIGKILL, f"crash point {point} was never reached (exit {code})"
     CRASH_POINTS_TRIED.append(f"g{generation}:{point}")
-    assert_before_or_after(root, original, upgraded_content(generation))
+    assert_before_or_after(root, original, upgraded_state(generation))
     if point in BEFORE_FOLD or point.startswith("operation_"):
         assert user_files(root) == original_files, "before the swap, every file is byte-for-byte as it was"
-    else:
-        config = {n: d for n, d in original_files.items() if not n.startswith("data/")}
-        assert {n: d for n, d in user_files(root).items() if not n.startswith("data/")} == config
-    assert_converges(root, upgraded_content(generation))
+    assert_converges(root, upgraded_state(generation))
 
 
 @pytest.mark.parametrize("generation", GENERATIONS)
-def test_a_kill_at_random_moments_leaves_before_or_after(install, upgraded_content, generation):
+def test_a_kill_at_random_moments_leaves_before_or_after(install, upgraded_state, generation):
     rng = random.Random(SEED * generation)
     for attempt in range(3):
         root = install(generation, name=f"random-{attempt}")
-        original = content(root)
+        original = (content(root), settings(root))
         run_upgrader(root, kill_after=rng.uniform(0.05, 0.9))
         CRASH_POINTS_TRIED.append(f"g{generation}:random")
-        assert_before_or_after(root, original, upgraded_content(generation))
-        assert_converges(root, upgraded_content(generation))
+        assert_before_or_after(root, original, upgraded_state(generation))
+        assert_converges(root, upgraded_state(generation))
 
 
 RESTORE_POINTS = ["restore_saved", "journal_swapping", "placed_0", "placed_1", "restore_swapped",

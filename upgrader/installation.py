@@ -59,5 +59,9 @@ def locate(root: Path | str, environ: Mapping[str, str] | None = None) -> Instal
     settings = {**read_dotenv(root / ".env"),
                 **{k: v for k, v in environ.items() if k.startswith("DATABASE_")}}
     database, source = _database_path(root, settings)
-    config = next((root / n for n in CONFIG_NAMES if (root / n).is_file()), None)
-    return Installation(root, database.resolve(), config, source)
+    return Installation(root, database.resolve(), find_config(root), source)
+
+
+def find_config(root: Path) -> Path | None:
+    """The settings file the app reads: the first of config.yaml, config.yml, config.json."""
+    return next((root / n for n in CONFIG_NAMES if (root / n).is_file()), None)

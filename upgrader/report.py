@@ -5,6 +5,7 @@ from __future__ import annotations
 from itertools import groupby
 
 from upgrader.backup import Backup
+from upgrader.config import flatten
 from upgrader.errors import UpgradeError
 from upgrader.executor import Outcome
 from upgrader.loader import Step
@@ -79,6 +80,30 @@ def _notes(result: UpgradeResult) -> list[str]:
     return lines + [""] if lines else []
 
 
+def _config_lines(result: UpgradeResult) -> list[str]:
+    config = result.config
+    if config is None or config.source is None:
+        return ["Settings", "  No settings file: Wareflow EMS uses its defaults (and writes config.yaml itself)."]
+    if not config.changes:
+        return ["Settings", f"  [ok] {config.source.name} is valid and stays as it is."]
+    lines = ["Settings"]
+    lines += [f"  {'Would convert' if result.status == 'dry_run' else '[ok] Converted'}: {c.description}"
+              for c in config.converters]
+    if config.retire:
+        lines.append(f"  {config.source.name} is kept as {config.retire.name}")
+    if result.status == "dry_run":
+        lines += ["  Changes to the settings (- now, + after):"]
+        lines += [f"    {line}" for line in settings_diff(config.before, config.after)]
+        lines += [f"  {config.new_path.name} would be:"] + [f"    | {line}" for line in config.new_text.splitlines()]
+    return lines
+
+
+def settings_diff(before: dict, after: dict) -> list[str]:
+    old, new = flatten(before), flatten(after)
+    return [f"- {line}" for line in old if line not in new] + [f"+ {line}" for line in new if line not in old] \
+        or ["(same settings, new file format)"]
+
+
 def render_result(result: UpgradeResult) -> str:
     install = result.installation
     lines = [f"Installation: {install.root}", f"Database:     {install.database}", ""] + _notes(result)
@@ -88,12 +113,16 @@ def render_result(result: UpgradeResult) -> str:
     lines += render_plan(result.plan) + [""]
     backup = _backup_lines(result)
     lines += backup + ([""] if backup else [])
-    lines += _migration_lines(result) + [""] + _validation_lines(result) + [""]
+    if result.outcomes or result.checks:
+        lines += _migration_lines(result) + [""] + _validation_lines(result) + [""]
+    lines += _config_lines(result) + [""]
     if result.status == "dry_run":
         lines.append(f"DRY RUN: every step and check above ran on a temporary copy, which was deleted. "
                      f"Nothing in {install.root} was changed ({result.seconds:.1f} s).")
         return "\n".join(lines)
     lines.append(f"Done: the database is now {_version(result.plan.target)} ({result.seconds:.1f} s).")
+    if result.config and result.config.read_after:
+        lines.append(f"Wareflow EMS will read its settings from {result.config.read_after}")
     if result.backup:
         lines.append(f"To undo: wems-upgrade --data-dir \"{install.root}\" --restore \"{result.backup.folder}\"")
     return "\n".join(lines)

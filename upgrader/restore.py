@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
 from upgrader.backup import Backup, create_backup, default_backup_root, sha256_file, verify_backup
 from upgrader.errors import BadInstallation, NoRoom, UpgradeFailed
-from upgrader.installation import CONFIG_NAMES, Installation
+from upgrader.installation import CONFIG_NAMES, Installation, find_config
 from upgrader.journal import FileSwap, Replacement, crashpoint, recover
 from upgrader.locks import check_app_closed, installation_lock
 from upgrader.preflight import check_space, check_writable, measure
@@ -36,6 +36,7 @@ def restore(installation: Installation, folder: Path, backup_root: Path | None =
     db.parent.mkdir(parents=True, exist_ok=True)
     with installation_lock(db):
         recovered = recover(db)
+        installation = replace(installation, config=find_config(installation.root))
         root = backup_root or default_backup_root(installation)
         check_writable(db.parent, root)
         saved = _save_current(installation, root, backup)

@@ -14,7 +14,7 @@ import shutil
 import tempfile
 import time
 from contextlib import ExitStack, closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Callable
@@ -25,10 +25,12 @@ from upgrader import __version__
 from upgrader.backup import DATABASE_FILE, Backup, create_backup, default_backup_root
 from upgrader.errors import DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed
 from upgrader.executor import Outcome, in_transaction, run_steps
-from upgrader.installation import Installation
+from upgrader.installation import Installation, find_config
 from upgrader.journal import FileSwap, Replacement, crashpoint, journal_path, recover
 from upgrader.loader import Catalog, load_catalog
-from upgrader.locks import AppLock, check_app_closed, installation_lock
+from upgrader.config import ConfigPlan, plan_config
+from upgrader.config import replacements as config_replacements
+from upgrader.locks import DEFAULT_LOCK_TIMEOUT_MINUTES, AppLock, check_app_closed, installation_lock
 from upgrader.planner import Plan, make_plan
 from upgrader.preflight import SpaceNeeds, check_space, check_writable, measure
 from upgrader.recorder import record_app_migrations, record_history
@@ -52,6 +54,7 @@ class UpgradeResult:
     space: SpaceNeeds | None = None
     stale_locks: list[AppLock] = field(default_factory=list)
     recovered: str | None = None
+    config: ConfigPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ def upgrade(installation: Installation, target: str | None = None, *, dry_run: b
         if not dry_run:
             stack.enter_context(installation_lock(installation.database))
             recovered = recover(installation.database)
+            installation = replace(installation, config=find_config(installation.root))
         elif journal_path(installation.database).exists():
             raise DatabaseInUse("An interrupted upgrade must be finished first: run wems-upgrade "
                                 "without --dry-run.")
@@ -96,41 +100,66 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
     db = installation.database
     workdir = Path(tempfile.gettempdir()) if options.dry_run else db.parent
     work = workdir / f"{db.name}.wems-upgrade-{os.getpid()}.tmp"
-    swap = FileSwap(db, [Replacement(str(db), str(work), f"{db}.wems-upgrade-old")], [work])
-    result = None
+    result, swap = None, None
     try:
         with closing(open_database(db)) as source:
             plan = make_plan(source, catalog, catalog.resolve_target(options.target))
-            result = UpgradeResult("up_to_date", installation, plan, stale_locks=check_app_closed(source))
-            if plan.nothing_to_do:
+            config = plan_config(installation.config, plan.target.generation)
+            timeout = config.timeout_minutes(DEFAULT_LOCK_TIMEOUT_MINUTES)
+            result = UpgradeResult("up_to_date", installation, plan, config=config,
+                                   stale_locks=check_app_closed(source, timeout))
+            if plan.nothing_to_do and not config.changes:
                 return _finished(result, started)
             result.space = _preflight(db, options)
             before = database_state(db)
+            swap = _file_swap(db, work, plan, config)
             if not options.dry_run:
                 swap.prepare()
-            result.backup = _make_work_copy(installation, source, plan, options, work, progress)
-        reference = result.backup.folder / DATABASE_FILE if result.backup else db
-        result.outcomes, result.checks = migrate_copy(work, plan, reference)
-        crashpoint("migrated")
+                result.backup = _backup(installation, source, plan, options, progress)
+            if not plan.nothing_to_do:
+                _work_copy(source, result.backup, work, progress)
+        if not plan.nothing_to_do:
+            reference = result.backup.folder / DATABASE_FILE if result.backup else db
+            result.outcomes, result.checks = migrate_copy(work, plan, reference)
+            crashpoint("migrated")
         if options.dry_run:
             result.status = "dry_run"
             return _finished(result, started)
-        _swap_in(db, work, swap, before)
+        _write_temps(config)
+        _swap_in(db, swap, before)
         result.status = "upgraded"
         return _finished(result, started)
     except (OSError, apsw.Error) as exc:
-        error = _disk_error(exc)
-        if result and result.backup:
-            error.details.append(f"The backup made before this attempt is in {result.backup.folder}")
-        raise error from exc
+        raise _with_backup(_disk_error(exc), result) from exc
     except UpgradeError as error:
-        if result and result.backup:
-            error.details.append(f"The backup made before this attempt is in {result.backup.folder}")
-        raise
+        raise _with_backup(error, result)
     finally:
-        if not options.dry_run:
+        if swap and not options.dry_run:
             swap.abandon()
         remove_quietly(work, Path(f"{work}-journal"), Path(f"{work}-wal"), Path(f"{work}-shm"))
+
+
+def _with_backup(error: UpgradeError, result: UpgradeResult | None) -> UpgradeError:
+    if result and result.backup:
+        error.details.append(f"The backup made before this attempt is in {result.backup.folder}")
+    return error
+
+
+def _file_swap(db: Path, work: Path, plan: Plan, config: ConfigPlan) -> FileSwap:
+    """The files this upgrade replaces: the database (if its schema changes) and the settings file."""
+    replacements = [] if plan.nothing_to_do else [Replacement(str(db), str(work), f"{db}.wems-upgrade-old")]
+    replacements += [Replacement(str(t), str(n) if n else None, str(a), keep)
+                     for t, n, a, keep in config_replacements(config)]
+    return FileSwap(db, replacements, [work] + [n for _t, n, _a, _k in config_replacements(config) if n])
+
+
+def _write_temps(config: ConfigPlan) -> None:
+    for _target, temp, _aside, _keep in config_replacements(config):
+        if temp:
+            with open(temp, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(config.new_text)
+                handle.flush()
+                os.fsync(handle.fileno())
 
 
 def _disk_error(exc: BaseException) -> UpgradeError:
@@ -156,40 +185,49 @@ def _preflight(db: Path, options: Options) -> SpaceNeeds:
     return needs
 
 
-def _make_work_copy(installation: Installation, source: apsw.Connection, plan: Plan, options: Options,
-                    work: Path, progress: Progress | None) -> Backup | None:
-    """The verified backup first (then the work copy is a plain copy of it), or a backup-API copy."""
-    if options.dry_run or not options.backup:
-        copy_database(source, work, _stage(progress, "copy"))
+def _backup(installation: Installation, source: apsw.Connection, plan: Plan, options: Options,
+            progress: Progress | None) -> Backup | None:
+    if not options.backup:
         return None
     details = {"generation_before": plan.current.label, "releases_before": plan.current.releases,
                "target": plan.target.label, "releases_target": plan.target.releases}
     saved = create_backup(installation, source, f"before_upgrade_{plan.target.label}", details,
                           options.backup_root, _stage(progress, "backup"))
     crashpoint("backup_done")
-    shutil.copyfile(saved.folder / DATABASE_FILE, work)
     return saved
+
+
+def _work_copy(source: apsw.Connection, backup: Backup | None, work: Path, progress: Progress | None) -> None:
+    """A plain copy of the verified backup, or else a backup-API copy of the live database."""
+    if backup:
+        shutil.copyfile(backup.folder / DATABASE_FILE, work)
+    else:
+        copy_database(source, work, _stage(progress, "copy"))
 
 
 def _stage(progress: Progress | None, name: str) -> Callable[[int, int], None] | None:
     return (lambda done, total: progress(name, done, total)) if progress else None
 
 
-def _swap_in(db: Path, work: Path, swap: FileSwap, before: tuple) -> None:
+def _swap_in(db: Path, swap: FileSwap, before: tuple) -> None:
     """Lock the original against everyone, check nobody wrote since the snapshot, swap, commit."""
-    copy_owner_and_mode(db, work)
-    fsync_path(work)
-    holder = hold_exclusive(db, before)
+    work = next((Path(r.new) for r in swap.replacements if r.target == str(db)), None)
+    holder = None
     try:
-        crashpoint("wal_folded")
-        if os.name == "nt":
-            holder.close()
+        if work:
+            copy_owner_and_mode(db, work)
+            fsync_path(work)
+            holder = hold_exclusive(db, before)
+            crashpoint("wal_folded")
+            if os.name == "nt":
+                holder.close()
         swap.swap()
     except PermissionError as exc:
-        raise DatabaseInUse(f"The database could not be replaced ({exc}): another program has it "
+        raise DatabaseInUse(f"A file could not be replaced ({exc}): another program has it "
                             "open. The upgrade was undone.") from exc
     finally:
-        holder.close()
+        if holder:
+            holder.close()
     crashpoint("swapped")
     try:
         swap.commit()

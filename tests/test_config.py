@@ -1,0 +1,199 @@
+"""Settings files: every historical shape becomes the latest YAML, losing nothing; bad files are
+refused with their line and column before anything is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from hypothesis import given, settings as hyp_settings, strategies as st
+
+from conftest import file_digests
+from upgrader import errors
+from upgrader.cli import main
+from upgrader.config import load_converters, plan_config, read_settings, render_yaml
+from upgrader.demo import write_config
+from upgrader.errors import BadConfig
+from upgrader.installation import locate
+from upgrader.upgrade import upgrade
+
+text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**9, 10**9), text,
+                    st.floats(allow_nan=False, allow_infinity=False))
+values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                       st.dictionaries(text, inner, max_size=4)), max_leaves=12)
+positive = st.integers(1, 3650)
+names = st.lists(text.filter(lambda t: t != ""), min_size=1, max_size=6)
+
+
+@st.composite
+def nested_settings(draw):
+    critical = draw(positive)
+    settings = {"alerts": {"critical_days": critical, "warning_days": draw(st.integers(critical, 3650))},
+                "lock": {"timeout_minutes": draw(positive), "heartbeat_interval_seconds": draw(positive)},
+                "organization": {"roles": draw(names), "workspaces": draw(names)}}
+    for key, value in draw(st.dictionaries(text.filter(lambda k: k not in settings), values, max_size=4)).items():
+        settings[key] = value
+    keys = draw(st.permutations(list(settings)))
+    return {k: settings[k] for k in keys}
+
+
+@given(nested_settings())
+@hyp_settings(max_examples=150, deadline=None)
+def test_the_yaml_written_gives_back_every_value_in_order(settings):
+    loaded = yaml.safe_load(render_yaml(settings))
+    assert loaded == settings
+    assert list(loaded) == list(settings)
+
+
+@given(nested_settings())
+@hyp_settings(max_examples=60, deadline=None)
+def test_a_nested_json_file_converts_to_the_same_settings(tmp_path_factory, settings):
+    folder = tmp_path_factory.mktemp("cfg")
+    source = folder / "config.json"
+    source.write_text(json.dumps(settings, ensure_ascii=False), encoding="utf-8")
+    plan = plan_config(source, 8)
+    assert plan.new_path.name == "config.yaml"
+    assert yaml.safe_load(plan.new_text) == settings
+
+
+def test_the_flat_bootstrapper_shape_maps_onto_the_nested_keys(tmp_path):
+    source = tmp_path / "config.json"
+    source.write_text(json.dumps({
+        "alert_thresholds_days": [90, 30, 60], "lock_timeout_minutes": 15,
+        "export_filename_template": "employés_{date}.xlsx", "roles": ["Préparateur", "Cariste"],
+        "workspaces": ["Quai", "Zone A"], "log_level": "INFO", "siret": "12345678900012"},
+        ensure_ascii=False), encoding="utf-8")
+    plan = plan_config(source, 8)
+    assert [c.name for c in plan.converters] == ["c1_flat_to_nested", "c2_json_to_yaml"]
+    assert plan.after == {
+        "alerts": {"critical_days": 30, "warning_days": 60, "info_days": 90}, "lock": {"timeout_minutes": 15},
+        "export_filename_template": "employés_{date}.xlsx",
+        "organization": {"roles": ["Préparateur", "Cariste"], "workspaces": ["Quai", "Zone A"]},
+        "log_level": "INFO", "siret": "12345678900012"}
+    assert yaml.safe_load(plan.new_text) == plan.after
+
+
+def test_a_flat_file_stays_json_for_a_target_before_yaml(tmp_path):
+    source = write_config(tmp_path, "json-flat")
+    plan = plan_config(source, 4)
+    assert plan.new_path == source and plan.retire.name == "config.json.before-wems-upgrade"
+    assert json.loads(plan.new_text)["lock"]["timeout_minutes"] > 0
+
+
+def test_a_yaml_file_is_left_untouched(tmp_path):
+    source = write_config(tmp_path, "yaml")
+    plan = plan_config(source, 8)
+    assert not plan.changes
+
+
+BAD_FILES = {
+    "bad json": ("config.json", b'{\n  "alerts": {\n    "critical_days": 7,,\n  }\n}', (3, 24)),
+    "tab in yaml": ("config.yaml", b"alerts:\n\tcritical_days: 7\n", (2, 1)),
+    "bom": ("config.json", b'\xef\xbb\xbf{"alerts": {}}', (1, 1)),
+    "empty": ("config.json", b"  \n", (1, 1)),
+    "yaml bomb": ("config.yaml", b'a: &a ["x","x"]\nb: &b [*a,*a]\nc: &c [*b,*b]\n', (1, 4)),
+    "huge": ("config.yaml", b"k: " + b"x" * (2 * 1024 * 1024) + b"\n", (1, 1)),
+    "not a mapping": ("config.yaml", b"- just\n- a list\n", (1, 1)),
+    "not utf-8": ("config.json", b'{"name": "Entrep\xf4t"}', (1, 17)),
+    "critical above warning": ("config.yaml", b"alerts:\n  critical_days: 40\n  warning_days: 30\n", (2, 3)),
+    "negative timeout": ("config.json", b'{"lock": {"timeout_minutes": -5}}', (1, 11)),
+    "roles not text": ("config.yaml", b"organization:\n  roles: [1, 2]\n", (2, 3)),
+    "empty workspaces": ("config.yaml", b"organization:\n  workspaces: []\n", (2, 3)),
+    "flat thresholds not numbers": ("config.json", b'{"alert_thresholds_days": ["soon"]}', (1, 2)),
+}
+
+
+@pytest.mark.parametrize("case", BAD_FILES)
+def test_a_bad_settings_file_is_refused_with_line_and_column(tmp_path, case):
+    name, content, (line, column) = BAD_FILES[case]
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(BadConfig) as refusal:
+        plan_config(path, 8)
+    assert f"line {line}, column {column}" in refusal.value.message, refusal.value.message
+
+
+def test_a_bad_settings_file_stops_the_upgrade_and_changes_nothing(install, capsys):
+    root = install(2)
+    (root / "config.json").write_text('{"alerts": {"critical_days": 40, "warning_days": 30}}', encoding="utf-8")
+    before = file_digests(root)
+    assert main(["--data-dir", str(root)]) == errors.EXIT_BAD_CONFIG
+    err = capsys.readouterr().err
+    assert "line 1, column" in err and "critical_days" in err and "Nothing was changed" in err
+    assert file_digests(root) == before
+
+
+@pytest.mark.parametrize("generation,shape", [(1, "json-nested"), (2, "json-flat"), (3, "json-nested"),
+                                              (4, "json-flat"), (5, "yaml"), (7, "yaml")])
+def test_each_era_upgrades_with_its_settings_kept(install, generation, shape):
+    root = install(generation)
+    for name in ("config.json", "config.yaml"):
+        (root / name).unlink(missing_ok=True)
+    source = write_config(root, shape)
+    original_bytes = source.read_bytes()
+    expected = plan_config(source, 8).after
+    result = upgrade(locate(root, environ={}))
+    assert result.config.read_after == root / "config.yaml"
+    assert read_settings(root / "config.yaml")[1] == expected
+    if shape == "yaml":
+        assert (root / "config.yaml").read_bytes() == original_bytes
+    else:
+        assert not (root / "config.json").exists()
+        assert (root / "config.json.before-wems-upgrade").read_bytes() == original_bytes
+        assert (result.backup.folder / "config.json").read_bytes() == original_bytes
+
+
+def test_a_failing_settings_write_undoes_the_database_too(install, capsys, monkeypatch):
+    from conftest import content
+    root = install(3)
+    original = content(root)
+    original_json = (root / "config.json").read_bytes()
+
+    def full_disk(config):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr("upgrader.upgrade._write_temps", full_disk)
+    assert main(["--data-dir", str(root)]) == errors.EXIT_NO_ROOM
+    assert "backup made before this attempt" in capsys.readouterr().err
+    assert content(root) == original
+    assert (root / "config.json").read_bytes() == original_json
+    assert not (root / "config.yaml").exists()
+
+
+def test_a_failing_rename_of_the_old_settings_puts_everything_back(install, monkeypatch):
+    import os
+    from conftest import content
+    root = install(1)
+    original = content(root)
+    real_link = os.link
+
+    def refuse(src, dst):
+        if str(src).endswith("config.json"):
+            raise OSError(5, "Input/output error")
+        return real_link(src, dst)
+    monkeypatch.setattr("upgrader.journal.os.link", refuse)
+    monkeypatch.setattr("upgrader.journal.shutil.copy2", lambda *a: (_ for _ in ()).throw(OSError(5, "I/O")))
+    with pytest.raises(errors.UpgradeError):
+        upgrade(locate(root, environ={}))
+    assert content(root) == original
+    assert (root / "config.json").exists() and not (root / "config.yaml").exists()
+
+
+def test_the_dry_run_shows_the_yaml_and_the_settings_that_change(install, capsys):
+    root = install(2)
+    (root / "config.json").unlink()
+    write_config(root, "json-flat")
+    before = file_digests(root)
+    assert main(["--data-dir", str(root), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "- alert_thresholds_days: [30, 60, 90]" in out
+    assert "+ alerts.critical_days: 30" in out
+    assert "config.yaml would be:" in out and "|   critical_days: 30" in out
+    assert file_digests(root) == before
+
+
+def test_converters_are_chained_in_order():
+    converters = load_converters()
+    assert [(c.source, c.target) for c in converters] == [("json-flat", "json-nested"), ("json-nested", "yaml")]

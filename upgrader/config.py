@@ -1,0 +1,318 @@
+"""The installation's settings file: read strictly, validated by the app's rules, converted by
+the chain of converters in migrations/config/, and written as the app's commented YAML."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+
+import yaml
+
+from upgrader.errors import BadConfig
+from upgrader.paths import migrations_dir
+
+MAX_BYTES = 1024 * 1024
+FLAT_KEYS = {"alert_thresholds_days", "lock_timeout_minutes", "export_filename_template", "log_level"}
+NESTED_SECTIONS = {"alerts", "lock", "organization"}
+POSITIVE = [("alerts", "critical_days"), ("alerts", "warning_days"), ("lock", "timeout_minutes"),
+            ("lock", "heartbeat_interval_seconds")]
+NAME_LISTS = [("organization", "roles"), ("organization", "workspaces")]
+RETIRED_SUFFIX = ".before-wems-upgrade"
+
+HEADER = """\
+# Wareflow EMS configuration
+# Converted by wems-upgrade from {source}; the original is kept as {retired}.
+# Lines starting with # are comments. Indent with spaces, never tabs.
+"""
+SECTION_COMMENTS = {
+    "alerts": "# ALERTS: when expiring CACES, medical visits and trainings are flagged",
+    "lock": "# LOCK: stops two people from changing the database at the same time",
+    "organization": "# ORGANIZATION: the choices offered in the employee forms",
+}
+KEY_COMMENTS = {
+    ("alerts", "critical_days"): "Critical alert when the expiry is this many days away or less",
+    ("alerts", "warning_days"): "Warning when the expiry is this many days away or less",
+    ("lock", "timeout_minutes"): "A lock not refreshed for this many minutes is considered abandoned",
+    ("lock", "heartbeat_interval_seconds"): "How often a running app refreshes its lock, in seconds",
+    ("organization", "roles"): "Job roles",
+    ("organization", "workspaces"): "Work areas of the warehouse",
+}
+
+
+@dataclass(frozen=True)
+class Converter:
+    name: str
+    source: str
+    target: str
+    from_generation: int
+    description: str
+    module: ModuleType = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ConfigPlan:
+    """What happens to the settings file; `new_text` None means it stays as it is."""
+
+    source: Path | None
+    shape: str
+    before: dict
+    after: dict
+    converters: tuple[Converter, ...] = ()
+    new_path: Path | None = None
+    new_text: str | None = None
+    retire: Path | None = None
+
+    @property
+    def changes(self) -> bool:
+        return self.new_text is not None
+
+    @property
+    def read_after(self) -> Path | None:
+        return self.new_path or self.source
+
+    def timeout_minutes(self, default: int) -> int:
+        value = self.before.get("lock", {}).get("timeout_minutes") if isinstance(self.before.get("lock"), dict) else None
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
+
+
+# --- reading -----------------------------------------------------------------------------
+
+def _error(path: Path, line: int, column: int, problem: str) -> BadConfig:
+    return BadConfig(f"The settings file {path.name} cannot be used: line {line}, column {column}: {problem}.",
+                     [f"file: {path}"])
+
+
+def _position(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
+
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    if len(data) > MAX_BYTES:
+        raise _error(path, 1, 1, f"it is {len(data) // 1024} KB, far more than any settings file "
+                                 f"(the limit is {MAX_BYTES // 1024} KB)")
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise _error(path, 1, 1, "it starts with an invisible byte-order mark (BOM); save it as "
+                                 "'UTF-8' without BOM")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, column = _position(data[:exc.start].decode("utf-8", "replace"), exc.start)
+        raise _error(path, line, column, "it is not UTF-8 text (save it as UTF-8)") from None
+    if not text.strip():
+        raise _error(path, 1, 1, "it is empty")
+    return text
+
+
+def _no_constants(name: str):
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _load_json(path: Path, text: str) -> dict:
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as exc:
+        raise _error(path, exc.lineno, exc.colno, exc.msg) from None
+    except ValueError as exc:
+        raise _error(path, 1, 1, str(exc)) from None
+
+
+def _load_yaml(path: Path, text: str):
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                mark = event.start_mark
+                raise _error(path, mark.line + 1, mark.column + 1,
+                             "it uses YAML anchors or aliases (& and *), which a settings file never needs")
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise _error(path, mark.line + 1, mark.column + 1, exc.problem or str(exc)) from None
+    except yaml.YAMLError as exc:
+        raise _error(path, 1, 1, str(exc)) from None
+
+
+def read_settings(path: Path) -> tuple[str, dict, str]:
+    """(shape, settings, text) of a settings file; BadConfig, with line and column, if unusable."""
+    text = _decode(path)
+    settings = _load_json(path, text) if path.suffix == ".json" else _load_yaml(path, text)
+    if not isinstance(settings, dict):
+        raise _error(path, 1, 1, "it must hold named settings (a mapping), not a single value or a list")
+    if path.suffix != ".json":
+        return "yaml", settings, text
+    flat = bool(FLAT_KEYS & settings.keys()) or ("roles" in settings and "organization" not in settings)
+    return ("json-flat" if flat else "json-nested"), settings, text
+
+
+# --- validating ----------------------------------------------------------------------------
+
+def _get(settings: dict, section: str, key: str):
+    part = settings.get(section)
+    return part.get(key) if isinstance(part, dict) else None
+
+
+def problems(settings: dict) -> list[tuple[tuple[str, str], str]]:
+    """The app's own rules: positive whole numbers, critical <= warning, non-empty lists of text."""
+    out = []
+    for section, key in POSITIVE:
+        value = _get(settings, section, key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+            out.append(((section, key), f"{section}.{key} must be a whole number above 0, not {value!r}"))
+    critical, warning = _get(settings, "alerts", "critical_days"), _get(settings, "alerts", "warning_days")
+    if isinstance(critical, int) and isinstance(warning, int) and critical > warning:
+        out.append((("alerts", "critical_days"), f"alerts.critical_days ({critical}) must not be more than "
+                                                 f"alerts.warning_days ({warning})"))
+    for section, key in NAME_LISTS:
+        value = _get(settings, section, key)
+        if value is not None and (not isinstance(value, list) or not value
+                                  or not all(isinstance(v, str) for v in value)):
+            out.append(((section, key), f"{section}.{key} must be a non-empty list of names"))
+    for section in NESTED_SECTIONS:
+        if section in settings and not isinstance(settings[section], dict):
+            out.append(((section, ""), f"{section} must be a section of settings, not {settings[section]!r}"))
+    return out
+
+
+def _locate(text: str, keys: list[str]) -> tuple[int, int]:
+    """Line and column of a key path in the file's text (the first match of each key in turn)."""
+    offset = 0
+    for key in keys:
+        match = re.compile(rf'(^|[\s{{,])"?{re.escape(key)}"?\s*:', re.M).search(text, offset)
+        if not match:
+            break
+        offset = match.start() + len(match.group(1))
+    return _position(text, offset)
+
+
+def validate(path: Path, text: str, settings: dict, origin: dict[tuple[str, str], list[str]]) -> None:
+    """Refuse settings that break the app's rules, pointing at the source line of the first problem."""
+    found = problems(settings)
+    if found:
+        (where, message) = found[0]
+        line, column = _locate(text, origin.get(where, [k for k in where if k]))
+        error = _error(path, line, column, message)
+        error.details[:0] = [m for _w, m in found[1:]]
+        raise error
+
+
+# --- converting and writing ------------------------------------------------------------------
+
+def load_converters(folder: Path | None = None) -> list[Converter]:
+    folder = folder or migrations_dir() / "config"
+    converters = []
+    for path in sorted(folder.glob("c*_*.py")):
+        spec = importlib.util.spec_from_file_location(f"wems_config_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        converters.append(Converter(path.stem, module.SOURCE, module.TARGET, module.FROM_GENERATION,
+                                    module.DESCRIPTION, module))
+    return converters
+
+
+def convert(shape: str, settings: dict, generation: int, converters: list[Converter]) -> tuple[str, dict, list]:
+    """Apply the chain of converters that start from `shape` and suit the target generation."""
+    used = []
+    for converter in converters:
+        if converter.source == shape and converter.from_generation <= generation:
+            settings = converter.module.convert(settings)
+            shape = converter.target
+            used.append(converter)
+    return shape, settings, used
+
+
+def _dump(value: dict, indent: int = 0) -> str:
+    """YAML for one key, accents written as they are unless that would not read back identically
+    (PyYAML leaves some control characters, like U+0085, unquoted); then escaped."""
+    text = yaml.safe_dump(value, allow_unicode=True, sort_keys=False, default_flow_style=False, width=1000)
+    if yaml.safe_load(text) != value:
+        text = yaml.safe_dump(value, allow_unicode=False, sort_keys=False, default_flow_style=False, width=1000)
+    return "".join(" " * indent + line + "\n" for line in text.splitlines())
+
+
+def render_yaml(settings: dict, source: str = "config.json", retired: str = "") -> str:
+    """The app's commented layout, with the user's values and keys in the user's order."""
+    parts = [HEADER.format(source=source, retired=retired or source + RETIRED_SUFFIX)]
+    for key, value in settings.items():
+        if key in SECTION_COMMENTS and isinstance(value, dict) and value:
+            parts.append(f"\n{SECTION_COMMENTS[key]}\n{key}:\n")
+            for sub, subvalue in value.items():
+                comment = KEY_COMMENTS.get((key, sub))
+                parts.append((f"  # {comment}\n" if comment else "") + _dump({sub: subvalue}, 2))
+        else:
+            parts.append("\n" + _dump({key: value}))
+    return "".join(parts)
+
+
+def render_json(settings: dict) -> str:
+    return json.dumps(settings, indent=2, ensure_ascii=False) + "\n"
+
+
+def flatten(settings: dict, prefix: str = "") -> list[str]:
+    """`section.key: value` lines, for showing what a conversion changes."""
+    lines = []
+    for key, value in settings.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            lines += flatten(value, name + ".")
+        else:
+            lines.append(f"{name}: {json.dumps(value, ensure_ascii=False)}")
+    return lines
+
+
+def _origins(shape: str) -> dict[tuple[str, str], list[str]]:
+    """Where a nested setting came from in a flat file, to point at the right line."""
+    if shape != "json-flat":
+        return {}
+    return {("alerts", "critical_days"): ["alert_thresholds_days"],
+            ("alerts", "warning_days"): ["alert_thresholds_days"],
+            ("lock", "timeout_minutes"): ["lock_timeout_minutes"],
+            ("organization", "roles"): ["roles"], ("organization", "workspaces"): ["workspaces"]}
+
+
+def _retired_name(source: Path) -> Path:
+    candidate = source.with_name(source.name + RETIRED_SUFFIX)
+    number = 1
+    while candidate.exists():
+        number += 1
+        candidate = source.with_name(f"{source.name}{RETIRED_SUFFIX}-{number}")
+    return candidate
+
+
+def plan_config(source: Path | None, generation: int, converters: list[Converter] | None = None) -> ConfigPlan:
+    """What the upgrade to `generation` does with the settings file `source` (None: there is none)."""
+    if source is None:
+        return ConfigPlan(None, "none", {}, {})
+    shape, settings, text = read_settings(source)
+    try:
+        new_shape, after, used = convert(shape, settings, generation, converters or load_converters())
+    except ValueError as exc:
+        raise _error(source, *_locate(text, ["alert_thresholds_days"]), str(exc)) from None
+    validate(source, text, after, _origins(shape))
+    if not used:
+        return ConfigPlan(source, shape, settings, after)
+    if new_shape == "yaml":
+        retired = _retired_name(source)
+        text = render_yaml(after, source.name, retired.name)
+        if yaml.safe_load(text) != after:
+            raise BadConfig(f"The settings of {source.name} cannot be written as YAML without changing them.",
+                            advice="Nothing was changed. Please send the settings file to support.")
+        return ConfigPlan(source, shape, settings, after, tuple(used), source.with_name("config.yaml"),
+                          text, retired)
+    return ConfigPlan(source, shape, settings, after, tuple(used), source, render_json(after),
+                      _retired_name(source))
+
+
+def replacements(config: ConfigPlan) -> list[tuple[Path, Path | None, Path, bool]]:
+    """(target, temp holding its new content or None to remove it, aside, keep the aside) for the swap."""
+    if not config.changes:
+        return []
+    temp = config.new_path.with_name(config.new_path.name + ".wems-upgrade-tmp")
+    if config.new_path == config.source:
+        return [(config.source, temp, config.retire, True)]
+    return [(config.new_path, temp, config.new_path.with_name(config.new_path.name + ".wems-upgrade-old"), False),
+            (config.source, None, config.retire, True)]
