@@ -51,13 +51,18 @@ def database(root: Path) -> Path:
 
 
 def file_digests(root: Path, *, except_backups: bool = False) -> dict[str, str]:
-    """SHA-256 of every file in an installation, except SQLite's rebuildable -shm index.
+    """SHA-256 of every file in an installation, except SQLite's rebuildable -shm index and run logs.
 
     except_backups: leave out backups/, where a failed upgrade leaves the backup it made.
     """
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(root.rglob("*")) if p.is_file() and not p.name.endswith("-shm")
-            and not (except_backups and p.relative_to(root).parts[0] == "backups")}
+            and not (except_backups and p.relative_to(root).parts[0] == "backups") and not is_run_log(p)}
+
+
+def is_run_log(path: Path) -> bool:
+    """wems-upgrade's own log of a run (logs/wems-upgrade-*.log), written even when it refuses."""
+    return path.parent.name == "logs" and path.name.startswith("wems-upgrade-") and path.suffix == ".log"
 
 
 def query(root: Path, sql: str, params=()) -> list[tuple]:

@@ -47,7 +47,7 @@ def test_an_upgrade_first_saves_a_verified_private_backup(install):
 def test_backups_can_go_to_another_folder(install, tmp_path):
     root = install(6)
     elsewhere = tmp_path / "usb-stick" / "wems"
-    assert main(["--data-dir", str(root), "--backup-dir", str(elsewhere)]) == 0
+    assert main(["--yes", "--data-dir", str(root), "--backup-dir", str(elsewhere)]) == 0
     assert len(list(elsewhere.iterdir())) == 1
     assert not (root / "backups").exists() or not any((root / "backups").iterdir())
 
@@ -58,16 +58,16 @@ def test_no_backup_needs_a_confirmation(install, capsys):
     assert main(["--data-dir", str(root), "--no-backup"]) == errors.EXIT_USAGE
     assert "WITHOUT a backup" in capsys.readouterr().err
     assert file_digests(root) == before
-    assert main(["--data-dir", str(root), "--no-backup", "--yes"]) == 0
+    assert main(["--yes", "--data-dir", str(root), "--no-backup", "--yes"]) == 0
     assert "No backup was made" in capsys.readouterr().out
     assert not any((root / "backups").iterdir())
 
 
 def test_list_backups_shows_date_version_and_size(install, capsys):
     root = install(4)
-    main(["--data-dir", str(root)])
+    main(["--yes", "--data-dir", str(root)])
     capsys.readouterr()
-    assert main(["--data-dir", str(root), "--list-backups"]) == 0
+    assert main(["--yes", "--data-dir", str(root), "--list-backups"]) == 0
     out = capsys.readouterr().out
     assert "before_upgrade_g8" in out and "before: g4" in out and "KB" in out
 
@@ -132,7 +132,7 @@ def test_a_tampered_or_foreign_backup_is_refused(install, capsys, how):
     result = upgrade(locate(root, environ={}))
     TAMPERING[how](result.backup.folder)
     before = file_digests(root)
-    code = main(["--data-dir", str(root), "--restore", str(result.backup.folder), "--yes"])
+    code = main(["--yes", "--data-dir", str(root), "--restore", str(result.backup.folder), "--yes"])
     assert code == errors.EXIT_BAD_BACKUP
     assert "REFUSED" in capsys.readouterr().err
     assert file_digests(root) == before
@@ -152,7 +152,7 @@ def test_a_backup_whose_rows_differ_from_its_manifest_is_refused(install):
 def test_restore_without_a_name_in_a_script_asks_for_one(install, capsys):
     root = install(2)
     upgrade(locate(root, environ={}))
-    assert main(["--data-dir", str(root), "--restore"]) == errors.EXIT_USAGE
+    assert main(["--yes", "--data-dir", str(root), "--restore"]) == errors.EXIT_USAGE
     assert "Name the backup" in capsys.readouterr().err
 
 
@@ -162,7 +162,7 @@ def test_restore_refuses_while_the_app_is_open(install, capsys):
     result = upgrade(locate(root, environ={}))
     add_lock(root, minutes_ago=0)
     before = file_digests(root)
-    assert main(["--data-dir", str(root), "--restore", str(result.backup.folder), "--yes"]) == errors.EXIT_IN_USE
+    assert main(["--yes", "--data-dir", str(root), "--restore", str(result.backup.folder), "--yes"]) == errors.EXIT_IN_USE
     assert file_digests(root) == before
 
 

@@ -13,7 +13,7 @@ from upgrader.cli import main
 
 def test_an_upgrade_prints_plan_migration_validation_and_summary(install, capsys):
     root = install(1)
-    assert main(["--data-dir", str(root)]) == errors.EXIT_OK
+    assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_OK
     out = capsys.readouterr().out
     for heading in ("Plan", "Database migration", "Validation", "Done: the database is now g8"):
         assert heading in out
@@ -22,9 +22,9 @@ def test_an_upgrade_prints_plan_migration_validation_and_summary(install, capsys
 
 def test_nothing_to_do_exits_zero_with_its_own_message(install, capsys):
     root = install(3)
-    main(["--data-dir", str(root)])
+    main(["--yes", "--data-dir", str(root)])
     capsys.readouterr()
-    assert main(["--data-dir", str(root)]) == errors.EXIT_OK
+    assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_OK
     assert "Nothing to do" in capsys.readouterr().out
 
 
@@ -69,7 +69,7 @@ def test_demo_never_overwrites_a_folder_it_did_not_make(tmp_path, capsys):
 
 def test_the_module_runs_as_a_program(install):
     root = install(5)
-    done = subprocess.run([sys.executable, "-m", "upgrader", "--data-dir", str(root)],
+    done = subprocess.run([sys.executable, "-m", "upgrader", "--yes", "--data-dir", str(root)],
                           capture_output=True, text=True, encoding="utf-8")
     assert done.returncode == 0, done.stderr
     assert "Done" in done.stdout

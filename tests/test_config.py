@@ -120,7 +120,7 @@ def test_a_bad_settings_file_stops_the_upgrade_and_changes_nothing(install, caps
     root = install(2)
     (root / "config.json").write_text('{"alerts": {"critical_days": 40, "warning_days": 30}}', encoding="utf-8")
     before = file_digests(root)
-    assert main(["--data-dir", str(root)]) == errors.EXIT_BAD_CONFIG
+    assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_BAD_CONFIG
     err = capsys.readouterr().err
     assert "line 1, column" in err and "critical_days" in err and "Nothing was changed" in err
     assert file_digests(root) == before
@@ -155,7 +155,7 @@ def test_a_failing_settings_write_undoes_the_database_too(install, capsys, monke
     def full_disk(config):
         raise OSError(28, "No space left on device")
     monkeypatch.setattr("upgrader.upgrade._write_temps", full_disk)
-    assert main(["--data-dir", str(root)]) == errors.EXIT_NO_ROOM
+    assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_NO_ROOM
     assert "backup made before this attempt" in capsys.readouterr().err
     assert content(root) == original
     assert (root / "config.json").read_bytes() == original_json
@@ -186,7 +186,7 @@ def test_the_dry_run_shows_the_yaml_and_the_settings_that_change(install, capsys
     (root / "config.json").unlink()
     write_config(root, "json-flat")
     before = file_digests(root)
-    assert main(["--data-dir", str(root), "--dry-run"]) == 0
+    assert main(["--yes", "--data-dir", str(root), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "- alert_thresholds_days: [30, 60, 90]" in out
     assert "+ alerts.critical_days: 30" in out

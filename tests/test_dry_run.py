@@ -33,16 +33,16 @@ def test_a_dry_run_writes_nothing_and_predicts_the_real_run(install, generation)
 
 def test_the_dry_run_report_says_nothing_was_changed(install, capsys):
     root = install(2)
-    assert main(["--data-dir", str(root), "--dry-run"]) == 0
+    assert main(["--yes", "--data-dir", str(root), "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert "DRY RUN" in out and "Nothing in" in out
     assert "g3: Employees get a phone number" in out
-    assert "[ok] schema" in out
+    assert "✔ schema" in out
 
 
 def test_a_dry_run_of_an_up_to_date_database_says_so(install, capsys):
     root = install(8)
-    main(["--data-dir", str(root)])
+    main(["--yes", "--data-dir", str(root)])
     capsys.readouterr()
-    assert main(["--data-dir", str(root), "--dry-run"]) == 0
+    assert main(["--yes", "--data-dir", str(root), "--dry-run"]) == 0
     assert "Nothing to do" in capsys.readouterr().out

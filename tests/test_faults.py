@@ -23,7 +23,7 @@ def test_not_enough_free_space_is_refused_before_anything_is_written(install, ca
     before = file_digests(root)
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr("upgrader.preflight.shutil.disk_usage", lambda _p: usage(10**9, 10**9 - 50_000, 50_000))
-    assert main(["--data-dir", str(root)]) == errors.EXIT_NO_ROOM
+    assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_NO_ROOM
     err = capsys.readouterr().err
     assert "Not enough free disk space" in err and "Nothing was changed" in err
     assert file_digests(root) == before
@@ -37,7 +37,7 @@ def test_an_io_error_while_writing_the_backup_changes_nothing(install, capsys, m
         Path(dest).write_bytes(b"SQLite format 3\x00 half written")
         raise apsw.IOError("disk I/O error")
     monkeypatch.setattr("upgrader.backup.copy_database", failing_copy)
-    assert main(["--data-dir", str(root)]) == errors.EXIT_ROLLED_BACK
+    assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_ROLLED_BACK
     assert "could not be read or written" in capsys.readouterr().err
     assert file_digests(root) == before, "the half-written backup is removed too"
 
@@ -52,7 +52,7 @@ def test_a_file_that_cannot_be_replaced_is_put_back(install, capsys, monkeypatch
             raise PermissionError(13, "The process cannot access the file because it is being used")
         return real_replace(src, dst)
     monkeypatch.setattr("upgrader.journal.os.replace", refuse_database)
-    assert main(["--data-dir", str(root)]) == errors.EXIT_IN_USE
+    assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_IN_USE
     assert "another program has it open" in capsys.readouterr().err
     assert content(root) == original
     assert not [p for p in (root / "data").iterdir() if "wems-upgrade" in p.name]
@@ -106,7 +106,7 @@ def test_a_disk_that_fills_up_during_the_upgrade_changes_nothing(install, small_
     fill(small_disk, leave=db_size * 3 // 2)
     before = file_digests(root, except_backups=True)
     monkeypatch.setattr("upgrader.upgrade.check_space", lambda *a: None)
-    code = main(["--data-dir", str(root)])
+    code = main(["--yes", "--data-dir", str(root)])
     assert code == errors.EXIT_NO_ROOM
     assert "disk became full" in capsys.readouterr().err
     assert file_digests(root, except_backups=True) == before
@@ -116,7 +116,7 @@ def test_a_full_disk_is_refused_before_starting(install, small_disk, capsys):
     root = small_disk / "site"
     shutil.copytree(install(4), root)
     before = file_digests(root)
-    assert main(["--data-dir", str(root)]) == errors.EXIT_NO_ROOM
+    assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_NO_ROOM
     assert "Not enough free disk space" in capsys.readouterr().err
     assert file_digests(root) == before
 
@@ -126,6 +126,6 @@ def test_a_read_only_installation_is_refused(install, small_disk, capsys):
     shutil.copytree(install(2), root)
     before = file_digests(root)
     assert subprocess.run(["mount", "-o", "remount,ro", str(small_disk)]).returncode == 0
-    assert main(["--data-dir", str(root)]) == errors.EXIT_NO_ROOM
+    assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_NO_ROOM
     assert "cannot be written" in capsys.readouterr().err
     assert file_digests(root) == before

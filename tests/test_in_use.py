@@ -24,7 +24,7 @@ def test_a_fresh_heartbeat_means_the_app_is_open_and_is_refused(install, capsys)
     root = install(6)
     add_lock(root, minutes_ago=0.5)
     before = file_digests(root)
-    assert main(["--data-dir", str(root)]) == errors.EXIT_IN_USE
+    assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_IN_USE
     err = capsys.readouterr().err
     assert "PC-QUAI-02" in err and "hgérard" in err and "Close Wareflow EMS" in err
     assert file_digests(root) == before
@@ -33,7 +33,7 @@ def test_a_fresh_heartbeat_means_the_app_is_open_and_is_refused(install, capsys)
 def test_a_stale_lock_is_reported_and_does_not_block(install, capsys):
     root = install(6)
     add_lock(root, minutes_ago=90, host="PC-BUREAU")
-    assert main(["--data-dir", str(root)]) == 0
+    assert main(["--yes", "--data-dir", str(root)]) == 0
     assert "PC-BUREAU" in capsys.readouterr().out
 
 
@@ -41,15 +41,15 @@ def test_a_second_upgrader_on_the_same_installation_refuses(install, capsys):
     root = install(3)
     before = file_digests(root)
     with installation_lock(locate(root, environ={}).database):
-        assert main(["--data-dir", str(root)]) == errors.EXIT_IN_USE
+        assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_IN_USE
         assert "Another wems-upgrade" in capsys.readouterr().err
     assert file_digests(root) == before
-    assert main(["--data-dir", str(root)]) == 0
+    assert main(["--yes", "--data-dir", str(root)]) == 0
 
 
 def test_two_upgraders_started_at_once_never_race(install):
     root = install(1)
-    command = [sys.executable, "-m", "upgrader", "--data-dir", str(root)]
+    command = [sys.executable, "-m", "upgrader", "--yes", "--data-dir", str(root)]
     runs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(2)]
     codes = sorted(run.wait(timeout=120) for run in runs)
     for run in runs:
@@ -69,7 +69,7 @@ def test_a_database_locked_by_another_program_is_refused(install, capsys):
         holder.execute("PRAGMA locking_mode=EXCLUSIVE").fetchall()
         holder.execute("BEGIN EXCLUSIVE")
         before = file_digests(root)
-        assert main(["--data-dir", str(root)]) == errors.EXIT_IN_USE
+        assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_IN_USE
         assert "REFUSED" in capsys.readouterr().err
         assert file_digests(root) == before
     finally:
@@ -85,7 +85,7 @@ def test_a_database_another_program_merely_has_open_is_not_replaced(install, cap
         app.execute("PRAGMA journal_mode=WAL").fetchall()
         assert app.execute("SELECT count(*) FROM employees").fetchall()
         before = file_digests(root, except_backups=True)
-        assert main(["--data-dir", str(root)]) == errors.EXIT_IN_USE
+        assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_IN_USE
         assert "in use" in capsys.readouterr().err
         assert file_digests(root, except_backups=True) == before
         assert app.execute("SELECT count(*) FROM employees").fetchall()

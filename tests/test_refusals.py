@@ -15,7 +15,7 @@ from upgrader.cli import main
 
 def refused(root, capsys, *args) -> tuple[int, str]:
     before = file_digests(root)
-    code = main(["--data-dir", str(root), *args])
+    code = main(["--yes", "--data-dir", str(root), *args])
     assert file_digests(root) == before, "a refusal must leave every file byte-for-byte as it was"
     return code, capsys.readouterr().err
 
@@ -68,7 +68,7 @@ def test_a_rebuild_that_would_drop_a_hand_made_column_is_refused(install, capsys
 
 def test_a_database_upgraded_by_a_newer_upgrader_is_refused(install, capsys):
     root = install(8)
-    main(["--data-dir", str(root)])
+    main(["--yes", "--data-dir", str(root)])
     execute(root, "INSERT INTO wems_upgrade_history (run_at, upgrader_version, generation, step, checksum, "
                   "operations_applied, operations_skipped) VALUES ('2027-01-01', '9.0.0', 9, 'g9_future', 'x', 1, 0)")
     code, err = refused(root, capsys)
@@ -147,7 +147,7 @@ def test_another_programs_database_is_refused(tmp_path, capsys):
 
 
 def test_a_folder_that_does_not_exist_is_refused(tmp_path, capsys):
-    code = main(["--data-dir", str(tmp_path / "nowhere")])
+    code = main(["--yes", "--data-dir", str(tmp_path / "nowhere")])
     assert code == errors.EXIT_BAD_INSTALLATION
     assert "does not exist" in capsys.readouterr().err
 
@@ -158,7 +158,7 @@ def test_a_database_being_written_by_another_program_is_refused(install, capsys)
     try:
         holder.execute("BEGIN IMMEDIATE; INSERT INTO app_locks VALUES "
                        "('x', 'PC-QUAI', 'helene', '2026-01-15 08:00:00', '2026-01-15 08:00:00', 42, '2.3.2')")
-        code = main(["--data-dir", str(root)])
+        code = main(["--yes", "--data-dir", str(root)])
         assert code == errors.EXIT_IN_USE
         assert "in use" in capsys.readouterr().err
     finally:

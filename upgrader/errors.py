@@ -14,6 +14,7 @@ EXIT_ROLLED_BACK = 7
 EXIT_BAD_CONFIG = 8
 EXIT_BAD_BACKUP = 9
 EXIT_NO_ROOM = 10
+EXIT_SOME_SITES = 11
 
 EXIT_CODES = {
     EXIT_OK: "success: upgraded, or already up to date (nothing to do)",
@@ -27,6 +28,7 @@ EXIT_CODES = {
     EXIT_BAD_CONFIG: "refused: the configuration file cannot be read or breaks the app's rules",
     EXIT_BAD_BACKUP: "refused: the backup is damaged, changed, or not a wems-upgrade backup",
     EXIT_NO_ROOM: "refused: not enough free disk space, or a folder cannot be written",
+    EXIT_SOME_SITES: "several installations: at least one was not upgraded (see the summary table)",
 }
 
 

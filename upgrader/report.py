@@ -1,18 +1,27 @@
-"""Every text the user reads: plans, results and refusals. The one place output is formatted."""
+"""Every text the user reads, and the --json object scripts read: the one place output is formatted.
+
+Symbols (✔ ✘ → ⚠) fall back to ASCII on consoles that cannot show them (upgrader.console).
+"""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from itertools import groupby
+from pathlib import Path
 
+from upgrader import __version__
 from upgrader.backup import Backup
-from upgrader.config import flatten
-from upgrader.errors import UpgradeError
+from upgrader.config import ConfigPlan, flatten
+from upgrader.errors import EXIT_OK, UpgradeError
 from upgrader.executor import Outcome
 from upgrader.loader import Step
 from upgrader.planner import Plan
 from upgrader.preflight import human_size
 from upgrader.restore import RestoreResult
 from upgrader.upgrade import UpgradeResult
+
+OK, FAIL, WARN = "✔", "✘", "⚠"
 
 
 def _version(step: Step) -> str:
@@ -30,12 +39,22 @@ def _changes(outcomes: list[Outcome]) -> str:
     return text + (f", {skipped} already present" if skipped else "")
 
 
-def render_plan(plan: Plan) -> list[str]:
-    lines = ["Plan",
-             f"  Database is:   {_version(plan.current)}",
-             f"  Upgrading to:  {_version(plan.target)}"]
+def _header(result: UpgradeResult) -> list[str]:
+    install = result.installation
+    lines = [f"Installation: {install.root}", f"Database:     {install.database}", ""]
+    notes = [f"Note: {result.recovered}"] if result.recovered else []
+    notes += [f"Note: an old lock of Wareflow EMS is left in the database and was ignored "
+              f"({lock.describe()})." for lock in result.stale_locks]
+    return lines + notes + ([""] if notes else [])
+
+
+def render_plan(result: UpgradeResult) -> str:
+    plan = result.plan
+    lines = _header(result) + ["Plan",
+                               f"  Database is:   {_version(plan.current)}",
+                               f"  Upgrading to:  {_version(plan.target)}"]
     if plan.detection.beyond:
-        lines.append("  Already present from newer releases (kept, not redone):")
+        lines.append("  Already there, from later releases (kept, not redone):")
         lines += [f"    - {d}" for d in plan.detection.beyond]
     for step, outcomes in _by_step(list(plan.outcomes)):
         lines.append(f"  {step.label}: {step.description}")
@@ -44,58 +63,35 @@ def render_plan(plan: Plan) -> list[str]:
     if plan.app_migrations:
         lines.append(f"  Record {len(plan.app_migrations)} finished migration(s) so Wareflow EMS "
                      "starts with nothing pending")
-    return lines
+    if result.space and result.status != "dry_run":
+        lines.append(f"  Disk: the backup needs about {human_size(result.space.backup_size)} "
+                     f"({human_size(result.space.free_for_backup)} free)")
+    return "\n".join(lines)
 
 
 def _migration_lines(result: UpgradeResult) -> list[str]:
     lines = ["Database migration (one transaction)"]
     for step, outcomes in _by_step(result.outcomes):
-        lines.append(f"  [ok] {step.label}  {_changes(outcomes)}")
+        lines.append(f"  {OK} {step.label}  {_changes(outcomes)}")
     return lines
 
 
 def _validation_lines(result: UpgradeResult) -> list[str]:
-    lines = ["Validation"]
-    for check in result.checks:
-        lines.append(f"  [{'ok' if check.ok else 'FAILED'}] {check.name}: {check.detail}")
-    return lines
+    return ["Validation"] + [f"  {OK if c.ok else FAIL} {c.name}: {c.detail}" for c in result.checks]
 
 
 def _backup_lines(result: UpgradeResult) -> list[str]:
     space = result.space
     if result.status == "dry_run":
-        return ["Backup", f"  A real run first saves a backup of about {human_size(space.backup_size)} "
-                          f"({human_size(space.free_for_backup)} free there)."] if space.backup_size else []
+        if not space.backup_size:
+            return []
+        return ["Backup", f"  A real run first saves a verified backup of about "
+                          f"{human_size(space.backup_size)} ({human_size(space.free_for_backup)} free there)."]
     if not result.backup:
-        return ["Backup", "  [!] No backup was made (--no-backup)."]
-    return ["Backup", f"  [ok] {result.backup.folder}",
+        return ["Backup", f"  {WARN} No backup was made (--no-backup)."]
+    return ["Backup", f"  {OK} {result.backup.folder}",
             f"       {human_size(result.backup.size)}, verified; "
             f"{human_size(space.free_for_backup)} was free before it"]
-
-
-def _notes(result: UpgradeResult) -> list[str]:
-    lines = [f"Note: {result.recovered}"] if result.recovered else []
-    lines += [f"Note: an old lock of Wareflow EMS is left in the database and was ignored "
-              f"({lock.describe()})." for lock in result.stale_locks]
-    return lines + [""] if lines else []
-
-
-def _config_lines(result: UpgradeResult) -> list[str]:
-    config = result.config
-    if config is None or config.source is None:
-        return ["Settings", "  No settings file: Wareflow EMS uses its defaults (and writes config.yaml itself)."]
-    if not config.changes:
-        return ["Settings", f"  [ok] {config.source.name} is valid and stays as it is."]
-    lines = ["Settings"]
-    lines += [f"  {'Would convert' if result.status == 'dry_run' else '[ok] Converted'}: {c.description}"
-              for c in config.converters]
-    if config.retire:
-        lines.append(f"  {config.source.name} is kept as {config.retire.name}")
-    if result.status == "dry_run":
-        lines += ["  Changes to the settings (- now, + after):"]
-        lines += [f"    {line}" for line in settings_diff(config.before, config.after)]
-        lines += [f"  {config.new_path.name} would be:"] + [f"    | {line}" for line in config.new_text.splitlines()]
-    return lines
 
 
 def settings_diff(before: dict, after: dict) -> list[str]:
@@ -104,27 +100,65 @@ def settings_diff(before: dict, after: dict) -> list[str]:
         or ["(same settings, new file format)"]
 
 
-def render_result(result: UpgradeResult) -> str:
-    install = result.installation
-    lines = [f"Installation: {install.root}", f"Database:     {install.database}", ""] + _notes(result)
+def _config_lines(config: ConfigPlan | None, dry_run: bool) -> list[str]:
+    if config is None or config.source is None:
+        return ["Settings", "  No settings file: Wareflow EMS uses its defaults (and writes config.yaml itself)."]
+    if not config.changes:
+        return ["Settings", f"  {OK} {config.source.name} is valid and stays as it is."]
+    lines = ["Settings"] + [f"  {'Would convert' if dry_run else OK + ' Converted'}: {c.description}"
+                            for c in config.converters]
+    if config.retire:
+        lines.append(f"  {config.source.name} is kept as {config.retire.name}")
+    if dry_run:
+        lines += ["  Changes to the settings (- now, + after):"]
+        lines += [f"    {line}" for line in settings_diff(config.before, config.after)]
+        lines += [f"  {config.new_path.name} would be:"] + [f"    | {line}" for line in config.new_text.splitlines()]
+    return lines
+
+
+def _whats_new(result: UpgradeResult) -> list[str]:
+    steps = [step for step, outcomes in _by_step(result.outcomes) if any(o.applied for o in outcomes)]
+    return ["What's new:"] + [f"  • {step.description}" for step in steps] if steps else []
+
+
+def render_outcome(result: UpgradeResult) -> str:
+    """Everything after the plan: backup, migration, validation, settings, summary."""
     if result.status == "up_to_date":
-        lines.append(f"Nothing to do: the database is already {_version(result.plan.target)}.")
-        return "\n".join(lines)
-    lines += render_plan(result.plan) + [""]
-    backup = _backup_lines(result)
-    lines += backup + ([""] if backup else [])
-    if result.outcomes or result.checks:
-        lines += _migration_lines(result) + [""] + _validation_lines(result) + [""]
-    lines += _config_lines(result) + [""]
+        return f"Nothing to do: the database is already {_version(result.plan.target)}."
+    lines = []
+    for part in (_backup_lines(result),
+                 _migration_lines(result) + [""] + _validation_lines(result) if result.checks else [],
+                 _config_lines(result.config, result.status == "dry_run")):
+        lines += part + ([""] if part else [])
     if result.status == "dry_run":
+        space = result.space
         lines.append(f"DRY RUN: every step and check above ran on a temporary copy, which was deleted. "
-                     f"Nothing in {install.root} was changed ({result.seconds:.1f} s).")
+                     f"Nothing in {result.installation.root} was changed.")
+        lines.append(f"A real run would take about {max(1, round(result.estimated_seconds))} s and "
+                     f"{human_size(space.backup_size + space.database_size)} of disk space while it runs "
+                     f"(the backup, {human_size(space.backup_size)}, stays).")
         return "\n".join(lines)
     lines.append(f"Done: the database is now {_version(result.plan.target)} ({result.seconds:.1f} s).")
+    lines += _whats_new(result)
     if result.config and result.config.read_after:
         lines.append(f"Wareflow EMS will read its settings from {result.config.read_after}")
     if result.backup:
-        lines.append(f"To undo: wems-upgrade --data-dir \"{install.root}\" --restore \"{result.backup.folder}\"")
+        lines.append(f"To undo: wems-upgrade --data-dir \"{result.installation.root}\" "
+                     f"--restore \"{result.backup.folder}\"")
+    return "\n".join(lines)
+
+
+def render_result(result: UpgradeResult) -> str:
+    if result.status == "up_to_date":
+        return "\n".join(_header(result)) + render_outcome(result)
+    return render_plan(result) + "\n\n" + render_outcome(result)
+
+
+def render_error(error: UpgradeError, log_path: Path | None = None) -> str:
+    word = {"refused": "REFUSED", "rolled_back": "FAILED", "usage": "USAGE"}.get(error.status, "ERROR")
+    lines = [f"{word}: {error.message}"] + [f"  - {d}" for d in error.details] + [error.advice]
+    if log_path:
+        lines.append(f"Details for support: {log_path}")
     return "\n".join(lines)
 
 
@@ -135,7 +169,7 @@ def render_backups(backups: list) -> str:
     for number, item in enumerate(backups, 1):
         if isinstance(item, Backup):
             m = item.manifest
-            before = m.get("generation_before") or m.get("kind", "")
+            before = m.get("generation_before") or "-"
             lines.append(f"{number:>3}. {item.created_at[:19].replace('T', ' ')} UTC  {m['kind']:<24} "
                          f"before: {before:<4} {human_size(item.size):>9}  {item.folder}")
         else:
@@ -146,7 +180,7 @@ def render_backups(backups: list) -> str:
 
 def render_restore(result: RestoreResult) -> str:
     lines = [f"Note: {result.recovered}"] if result.recovered else []
-    lines.append(f"Restored {result.installation.root} from {result.restored.folder}.")
+    lines.append(f"{OK} Restored {result.installation.root} from {result.restored.folder}.")
     if result.saved:
         lines.append(f"The state before this restore was saved in {result.saved.folder}")
         lines.append(f"To undo this restore: wems-upgrade --data-dir \"{result.installation.root}\" "
@@ -156,9 +190,78 @@ def render_restore(result: RestoreResult) -> str:
     return "\n".join(lines)
 
 
-def render_error(error: UpgradeError) -> str:
-    word = {"refused": "REFUSED", "rolled_back": "FAILED", "usage": "USAGE"}.get(error.status, "ERROR")
-    lines = [f"{word}: {error.message}"]
-    lines += [f"  - {d}" for d in error.details]
-    lines.append(error.advice)
+def render_status(status) -> str:
+    result, config, backups = status.result, status.config, status.backups
+    plan = result.plan
+    lines = _header(result)[2:] + [f"Installation: {result.installation.root}",
+                                   f"Database:  {_version(plan.current)}"]
+    steps = [s for s, outcomes in _by_step(list(plan.outcomes)) if any(o.applied for o in outcomes)]
+    if steps or plan.app_migrations:
+        lines.append(f"Pending:   upgrade to {_version(plan.target)}")
+        lines += [f"           - {s.label}: {s.description}" for s in steps]
+        if plan.app_migrations:
+            lines.append(f"           - record {len(plan.app_migrations)} finished app migration(s)")
+    else:
+        lines.append(f"Pending:   nothing, {plan.target.label} is the newest")
+    if config.source is None:
+        lines.append("Settings:  none (the app uses its defaults)")
+    else:
+        shape = {"json-flat": "flat JSON of the early bootstrapper", "json-nested": "JSON", "yaml": "YAML"}
+        will = f"; will become {config.new_path.name}" if config.changes else ""
+        lines.append(f"Settings:  {config.source.name} ({shape[config.shape]}, valid){will}")
+    usable = [b for b in backups if isinstance(b, Backup)]
+    newest = f", newest {usable[0].created_at[:16].replace('T', ' ')} UTC ({usable[0].folder.name})" if usable else ""
+    lines.append(f"Backups:   {len(usable)}{newest}")
+    lines.append(f"App:       {'open: ' + status.app_open if status.app_open else 'closed'}")
+    return "\n".join(lines)
+
+
+# --- machine-readable -------------------------------------------------------------------------
+
+def result_json(result: UpgradeResult, log_path: Path | None = None) -> dict:
+    plan, config = result.plan, result.config
+    return {
+        "wems_upgrade": __version__, "status": result.status, "exit_code": EXIT_OK,
+        "installation": str(result.installation.root), "database": str(result.installation.database),
+        "from": {"generation": plan.current.label, "releases": plan.current.releases},
+        "to": {"generation": plan.target.label, "releases": plan.target.releases},
+        "steps": [{"generation": step.label, "description": step.description,
+                   "applied": sum(o.applied for o in outs), "already_present": sum(not o.applied for o in outs)}
+                  for step, outs in _by_step(result.outcomes or list(plan.outcomes))],
+        "app_migrations_recorded": list(plan.app_migrations) if result.status == "upgraded" else [],
+        "backup": str(result.backup.folder) if result.backup else None,
+        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail, "problems": list(c.problems)}
+                   for c in result.checks],
+        "config": None if not config or not config.source else {
+            "file": config.source.name, "shape": config.shape, "converted": config.changes,
+            "read_after": str(config.read_after), "kept_as": config.retire.name if config.retire else None},
+        "seconds": round(result.seconds, 3), "error": None, "log": str(log_path) if log_path else None,
+    }
+
+
+def error_json(error: UpgradeError, installation: str | None, log_path: Path | None = None) -> dict:
+    return {"wems_upgrade": __version__, "status": error.status, "exit_code": error.exit_code,
+            "installation": installation, "error": {"message": error.message, "details": error.details,
+                                                    "advice": error.advice},
+            "log": str(log_path) if log_path else None}
+
+
+def to_json(value: dict) -> str:
+    return json.dumps(value, ensure_ascii=False, indent=2)
+
+
+@dataclass(frozen=True)
+class SiteOutcome:
+    folder: Path
+    exit_code: int
+    summary: str
+
+
+def render_sites(outcomes: list[SiteOutcome]) -> str:
+    width = max(len(str(o.folder)) for o in outcomes)
+    lines = ["Summary of all installations", f"  {'installation':<{width}}  exit  result"]
+    lines += [f"  {str(o.folder):<{width}}  {o.exit_code:>4}  {OK if o.exit_code == 0 else FAIL} {o.summary}"
+              for o in outcomes]
+    failed = sum(o.exit_code != 0 for o in outcomes)
+    lines.append(f"  {len(outcomes) - failed} of {len(outcomes)} installation(s) succeeded.")
     return "\n".join(lines)

@@ -33,6 +33,7 @@ from upgrader.config import replacements as config_replacements
 from upgrader.locks import DEFAULT_LOCK_TIMEOUT_MINUTES, AppLock, check_app_closed, installation_lock
 from upgrader.planner import Plan, make_plan
 from upgrader.preflight import SpaceNeeds, check_space, check_writable, measure
+from upgrader.runlog import log
 from upgrader.recorder import record_app_migrations, record_history
 from upgrader.snapshot import (attach_readonly, check_database_file, copy_database, copy_owner_and_mode, database_state,
                                fsync_path, hold_exclusive, open_database, remove_quietly)
@@ -55,6 +56,12 @@ class UpgradeResult:
     stale_locks: list[AppLock] = field(default_factory=list)
     recovered: str | None = None
     config: ConfigPlan | None = None
+    copy_seconds: float = 0.0
+
+    @property
+    def estimated_seconds(self) -> float:
+        """For a dry run: what the real run should take (this run plus a backup copy)."""
+        return self.seconds + self.copy_seconds
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,7 @@ class Options:
     dry_run: bool = False
     backup: bool = True
     backup_root: Path | None = None
+    confirm: Callable[[UpgradeResult], None] | None = None
 
 
 def inspect(installation: Installation, target: str | None = None,
@@ -76,8 +84,11 @@ def inspect(installation: Installation, target: str | None = None,
 
 def upgrade(installation: Installation, target: str | None = None, *, dry_run: bool = False,
             backup: bool = True, backup_root: Path | None = None, catalog: Catalog | None = None,
-            progress: Progress | None = None) -> UpgradeResult:
-    options = Options(target, dry_run, backup, backup_root or default_backup_root(installation))
+            progress: Progress | None = None, confirm: Callable[[UpgradeResult], None] | None = None
+            ) -> UpgradeResult:
+    """Upgrade `installation` to `target` (default: the latest). `confirm` is called with the
+    plan once every check has passed and before anything is written; it may raise to stop."""
+    options = Options(target, dry_run, backup, backup_root or default_backup_root(installation), confirm)
     if not installation.database.parent.is_dir():
         check_database_file(installation.database)
     with ExitStack() as stack:
@@ -111,16 +122,21 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
             if plan.nothing_to_do and not config.changes:
                 return _finished(result, started)
             result.space = _preflight(db, options)
+            _log_plan(result)
+            if options.confirm and not options.dry_run:
+                options.confirm(result)
             before = database_state(db)
             swap = _file_swap(db, work, plan, config)
             if not options.dry_run:
                 swap.prepare()
                 result.backup = _backup(installation, source, plan, options, progress)
             if not plan.nothing_to_do:
+                copy_started = time.monotonic()
                 _work_copy(source, result.backup, work, progress)
+                result.copy_seconds = time.monotonic() - copy_started
         if not plan.nothing_to_do:
             reference = result.backup.folder / DATABASE_FILE if result.backup else db
-            result.outcomes, result.checks = migrate_copy(work, plan, reference)
+            result.outcomes, result.checks = migrate_copy(work, plan, reference, progress)
             crashpoint("migrated")
         if options.dry_run:
             result.status = "dry_run"
@@ -128,6 +144,7 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
         _write_temps(config)
         _swap_in(db, swap, before)
         result.status = "upgraded"
+        log.info("upgraded to %s; backup %s", plan.target.label, result.backup and result.backup.folder)
         return _finished(result, started)
     except (OSError, apsw.Error) as exc:
         raise _with_backup(_disk_error(exc), result) from exc
@@ -137,6 +154,16 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
         if swap and not options.dry_run:
             swap.abandon()
         remove_quietly(work, Path(f"{work}-journal"), Path(f"{work}-wal"), Path(f"{work}-shm"))
+
+
+def _log_plan(result: UpgradeResult) -> None:
+    plan = result.plan
+    log.info("database %s: %s -> %s, %d operation(s) to apply, %d already present, app migrations %s",
+             result.installation.database, plan.current.label, plan.target.label, len(plan.applied),
+             len(plan.outcomes) - len(plan.applied), list(plan.app_migrations))
+    if result.config and result.config.source:
+        log.info("settings %s (%s): %s", result.config.source.name, result.config.shape,
+                 [c.name for c in result.config.converters] or "unchanged")
 
 
 def _with_backup(error: UpgradeError, result: UpgradeResult | None) -> UpgradeError:
@@ -236,7 +263,8 @@ def _swap_in(db: Path, swap: FileSwap, before: tuple) -> None:
         raise
 
 
-def migrate_copy(path: Path, plan: Plan, reference: Path) -> tuple[list[Outcome], list[Check]]:
+def migrate_copy(path: Path, plan: Plan, reference: Path,
+                 progress: Progress | None = None) -> tuple[list[Outcome], list[Check]]:
     """Run the plan on the copy at `path` in one transaction; commit only if every check passes.
 
     `reference` is an untouched copy of the original (the backup, or the live file), to
@@ -253,7 +281,8 @@ def migrate_copy(path: Path, plan: Plan, reference: Path) -> tuple[list[Outcome]
         def before_commit(c: apsw.Connection, outcomes: list[Outcome]) -> None:
             _check_same_as_plan(outcomes, plan)
             checks.extend(validate(c, before, plan.target.schema, plan.target.label, plan.touched_tables,
-                                   ORIGINAL))
+                                   ORIGINAL, _stage(progress, "checks")))
+            log.info("checks: %s", [(ch.name, ch.ok, ch.detail) for ch in checks])
             failed = [ch for ch in checks if not ch.ok]
             if failed:
                 raise UpgradeFailed("The upgraded database failed its checks, so nothing was changed:",
@@ -262,14 +291,16 @@ def migrate_copy(path: Path, plan: Plan, reference: Path) -> tuple[list[Outcome]
             record_history(c, outcomes, __version__)
 
         steps = list(plan.steps)
-        outcomes = in_transaction(conn, lambda c: run_steps(c, steps, plan.target.schema, _crash_after_operation),
-                                  before_commit)
+        outcomes = in_transaction(conn, lambda c: run_steps(c, steps, plan.target.schema, _crash_after_operation,
+                                                            progress), before_commit)
         conn.execute(f"DETACH DATABASE {ORIGINAL}")
         conn.execute("PRAGMA journal_mode=WAL").fetchall()
     return outcomes, checks
 
 
 def _crash_after_operation(outcome: Outcome) -> None:
+    if outcome.applied:
+        log.info("%s: %s", outcome.step.label, outcome.operation.describe())
     crashpoint(f"operation_{outcome.step.label}_{outcome.operation.target}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass
+from typing import Callable
 
 import apsw
 
@@ -136,13 +137,19 @@ def _differing_rows(conn, reference: str, table: str, key: list[str], columns: l
     return conn.execute(sql).fetchone()[0]
 
 
-def validate(conn: apsw.Connection, before: Facts, expected: Schema, label: str,
-             touched: set[str], reference: str | None = None) -> list[Check]:
+def validate(conn: apsw.Connection, before: Facts, expected: Schema, label: str, touched: set[str],
+             reference: str | None = None, progress: Callable[[int, int], None] | None = None) -> list[Check]:
     """Run every check on `conn` (normally inside the upgrade's open transaction).
 
     `reference` names an attached, untouched copy of the original database.
     """
     after = collect_facts(conn)
-    return [_row_count_check(before, after), _values_check(conn, reference, touched),
-            _documents_check(before, after), _schema_check(conn, expected, label),
-            _integrity_check(conn, touched), _foreign_key_check(before, after)]
+    checks = [lambda: _row_count_check(before, after), lambda: _values_check(conn, reference, touched),
+              lambda: _documents_check(before, after), lambda: _schema_check(conn, expected, label),
+              lambda: _integrity_check(conn, touched), lambda: _foreign_key_check(before, after)]
+    done = []
+    for check in checks:
+        done.append(check())
+        if progress:
+            progress(len(done), len(checks))
+    return done
