@@ -132,7 +132,10 @@ def _load_yaml(path: Path, text: str):
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        raise _error(path, mark.line + 1, mark.column + 1, exc.problem or str(exc)) from None
+        problem = exc.problem or str(exc)
+        if "'\\t'" in problem:
+            problem = "a tab character; YAML files must be indented with spaces only"
+        raise _error(path, mark.line + 1, mark.column + 1, problem) from None
     except yaml.YAMLError as exc:
         raise _error(path, 1, 1, str(exc)) from None
 

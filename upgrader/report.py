@@ -193,8 +193,7 @@ def render_restore(result: RestoreResult) -> str:
 def render_status(status) -> str:
     result, config, backups = status.result, status.config, status.backups
     plan = result.plan
-    lines = _header(result)[2:] + [f"Installation: {result.installation.root}",
-                                   f"Database:  {_version(plan.current)}"]
+    lines = [f"Installation: {result.installation.root}", f"Database:  {_version(plan.current)}"]
     steps = [s for s, outcomes in _by_step(list(plan.outcomes)) if any(o.applied for o in outcomes)]
     if steps or plan.app_migrations:
         lines.append(f"Pending:   upgrade to {_version(plan.target)}")
@@ -213,7 +212,7 @@ def render_status(status) -> str:
     newest = f", newest {usable[0].created_at[:16].replace('T', ' ')} UTC ({usable[0].folder.name})" if usable else ""
     lines.append(f"Backups:   {len(usable)}{newest}")
     lines.append(f"App:       {'open: ' + status.app_open if status.app_open else 'closed'}")
-    return "\n".join(lines)
+    return "\n".join(lines + [""] + _header(result)[3:]).rstrip()
 
 
 # --- machine-readable -------------------------------------------------------------------------
@@ -258,7 +257,7 @@ class SiteOutcome:
 
 
 def render_sites(outcomes: list[SiteOutcome]) -> str:
-    width = max(len(str(o.folder)) for o in outcomes)
+    width = max([len("installation")] + [len(str(o.folder)) for o in outcomes])
     lines = ["Summary of all installations", f"  {'installation':<{width}}  exit  result"]
     lines += [f"  {str(o.folder):<{width}}  {o.exit_code:>4}  {OK if o.exit_code == 0 else FAIL} {o.summary}"
               for o in outcomes]
