@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CRASH_POINTS_TRIED, GENERATIONS, content, file_digests
+from conftest import CRASH_POINTS_TRIED, GENERATIONS, content, file_digests, is_run_log
 from upgrader.config import read_settings
 from upgrader.installation import locate
 from upgrader.journal import CRASH_ENV
@@ -79,8 +79,8 @@ def assert_converges(root: Path, upgraded: tuple) -> None:
     result = upgrade(locate(root, environ={}))
     assert result.status in ("upgraded", "up_to_date")
     assert (content(root), settings(root)) == upgraded
-    leftovers = [p.name for p in root.rglob("*") if "wems-upgrade" in p.name
-                 and "backups" not in p.parts and not p.name.endswith(".before-wems-upgrade")]
+    leftovers = [p.name for p in root.rglob("*") if "wems-upgrade" in p.name and "backups" not in p.parts
+                 and not p.name.endswith(".before-wems-upgrade") and not is_run_log(p)]
     assert leftovers == []
 
 
