@@ -1,0 +1,108 @@
+"""The built one-file executable, not the Python package: what users download and run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+from contextlib import closing
+from pathlib import Path
+
+import apsw
+import pytest
+
+from conftest import GENERATIONS, database, file_digests
+from upgrader import errors
+from upgrader.schema import differences, read_schema
+
+pytestmark = pytest.mark.binary
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_builder():
+    spec = importlib.util.spec_from_file_location("wems_build", ROOT / "build" / "build.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+builder = _load_builder()
+
+
+def _sources_newer_than(binary: Path) -> bool:
+    built = binary.stat().st_mtime
+    sources = [*(ROOT / "upgrader").rglob("*.py"), *(ROOT / "migrations").rglob("*.*"),
+               ROOT / "build" / "wems-upgrade.spec"]
+    return any(p.stat().st_mtime > built for p in sources)
+
+
+@pytest.fixture(scope="session")
+def binary() -> Path:
+    """The executable in build/out/, (re)built by build/build.py when missing or older than the sources."""
+    path = builder.executable()
+    if not path.exists() or _sources_newer_than(path):
+        builder.build()
+    return path
+
+
+def run(binary: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(binary), *args], capture_output=True, text=True, encoding="utf-8", timeout=300)
+
+
+def test_version_names_the_embedded_migrations(binary, catalog):
+    done = run(binary, "--version")
+    assert done.returncode == 0
+    assert f"migrations sha256 {catalog.digest}" in done.stdout
+    assert "targets Wareflow EMS 2.3.2" in done.stdout and "SQLite 3." in done.stdout
+
+
+@pytest.mark.parametrize("generation", GENERATIONS)
+def test_the_binary_upgrades_every_generation(binary, install, catalog, generation):
+    root = install(generation)
+    done = run(binary, "--yes", "--json", "--data-dir", str(root))
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(done.stdout)
+    assert result["status"] == "upgraded" and all(c["ok"] for c in result["checks"])
+    with closing(apsw.Connection(str(database(root)), flags=apsw.SQLITE_OPEN_READONLY)) as conn:
+        assert differences(read_schema(conn), catalog.latest.schema) == []
+    assert (root / "config.yaml").exists()
+
+
+def test_the_binary_dry_run_changes_nothing(binary, install):
+    root = install(1)
+    before = file_digests(root)
+    done = run(binary, "--dry-run", "--data-dir", str(root))
+    assert done.returncode == 0 and "DRY RUN" in done.stdout
+    assert file_digests(root) == before
+
+
+def test_the_binary_lists_and_restores_backups(binary, install):
+    root = install(3)
+    before = file_digests(root)
+    assert run(binary, "--yes", "--data-dir", str(root)).returncode == 0
+    listed = run(binary, "--list-backups", "--data-dir", str(root))
+    assert listed.returncode == 0 and "before_upgrade_g8" in listed.stdout
+    backup = next((root / "backups").iterdir())
+    restored = run(binary, "--yes", "--restore", str(backup), "--data-dir", str(root))
+    assert restored.returncode == 0, restored.stderr
+    assert (root / "config.json").read_bytes() == (backup / "config.json").read_bytes()
+    assert not (root / "config.yaml").exists()
+    assert "config.json" in before
+
+
+@pytest.mark.parametrize("damage,code", [("not a database", errors.EXIT_BAD_INSTALLATION),
+                                         ("unknown column", errors.EXIT_UNKNOWN_SCHEMA)])
+def test_the_binary_refuses_bad_input_and_changes_nothing(binary, install, damage, code):
+    root = install(4)
+    if damage == "not a database":
+        for suffix in ("-wal", "-shm"):
+            Path(f"{database(root)}{suffix}").unlink(missing_ok=True)
+        database(root).write_bytes(b"definitely not sqlite")
+    else:
+        with closing(apsw.Connection(str(database(root)))) as conn:
+            conn.execute('ALTER TABLE employees ADD COLUMN "badge" TEXT')
+    before = file_digests(root)
+    done = run(binary, "--yes", "--data-dir", str(root))
+    assert done.returncode == code
+    assert "REFUSED" in done.stderr and "Traceback" not in done.stderr
+    assert file_digests(root) == before
