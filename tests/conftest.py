@@ -79,6 +79,8 @@ def execute(root: Path, sql: str) -> None:
 def table_rows(root: Path) -> dict[str, dict[str, dict]]:
     """Every row of every table, keyed by table then primary key, as {column: value}."""
     out = {}
+    from upgrader.journal import roll_back_hot_journal
+    roll_back_hot_journal(database(root))
     with closing(apsw.Connection(str(database(root)), flags=apsw.SQLITE_OPEN_READONLY)) as conn:
         tables = [r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]

@@ -11,9 +11,9 @@ from pathlib import Path
 import apsw
 import pytest
 
-from conftest import GENERATIONS, content, database, file_digests, query, table_rows
+from conftest import GENERATIONS, content, database, execute, file_digests, query, table_rows
 from upgrader import errors
-from upgrader.backup import list_backups, verify_backup
+from upgrader.backup import list_backups, sha256_file, verify_backup
 from upgrader.cli import main
 from upgrader.installation import locate
 from upgrader.restore import restore
@@ -174,3 +174,93 @@ def test_list_backups_reports_unreadable_ones(install):
     (broken / "manifest.json").write_text("[]", encoding="utf-8")
     found = list_backups(root / "backups")
     assert any(isinstance(item, tuple) and item[0] == broken for item in found)
+
+
+def test_restore_over_a_damaged_database_keeps_the_current_settings_aside(install):
+    root = install(7)
+    result = upgrade(locate(root, environ={}))
+    (root / "config.yaml").write_text("alerts:\n  critical_days: 3\n  warning_days: 9\n", encoding="utf-8")
+    (root / "config.json").write_text('{"note": "hand made"}', encoding="utf-8")
+    database(root).write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
+    restore(locate(root, environ={}), result.backup.folder)
+    kept = {p.name.split(".before-restore-")[0]: p.read_text(encoding="utf-8")
+            for p in root.glob("config.*.before-restore-*")}
+    assert "critical_days: 3" in kept["config.yaml"] and "hand made" in kept["config.json"]
+
+
+def test_a_manifest_naming_another_file_as_the_database_is_refused(install):
+    root = install(3)
+    result = upgrade(locate(root, environ={}))
+    folder = result.backup.folder
+    (folder / "other.db").write_bytes(b"this is not a database")
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    entry = next(f for f in manifest["files"] if f["role"] == "database")
+    entry.update(name="other.db", size=22, sha256=sha256_file(folder / "other.db"))
+    (folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(errors.BadBackup):
+        verify_backup(folder)
+
+
+def test_a_manifest_with_garbage_files_is_refused_and_listed_as_unreadable(install, capsys):
+    root = install(3)
+    result = upgrade(locate(root, environ={}))
+    upgrade(locate(root, environ={}), "g8")
+    manifest = json.loads((result.backup.folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest["files"] = "garbage"
+    (result.backup.folder / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert main(["--yes", "--data-dir", str(root), "--restore", str(result.backup.folder)]) == errors.EXIT_BAD_BACKUP
+    assert main(["--data-dir", str(root), "--list-backups"]) == 0
+    assert "unreadable" in capsys.readouterr().out
+
+
+def test_a_backup_from_another_installation_needs_a_flag(install, capsys):
+    lyon, paris = install(4, "lyon"), install(4, "paris")
+    backup = upgrade(locate(lyon, environ={})).backup.folder
+    before = file_digests(paris)
+    assert main(["--yes", "--data-dir", str(paris), "--restore", str(backup)]) == errors.EXIT_BAD_BACKUP
+    assert "another installation" in capsys.readouterr().err
+    assert file_digests(paris) == before
+    assert main(["--yes", "--data-dir", str(paris), "--restore", str(backup), "--from-other-installation"]) == 0
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX modes")
+def test_restore_and_conversion_keep_file_modes(install):
+    root = install(2)
+    os.chmod(root / "config.json", 0o600)
+    os.chmod(database(root), 0o640)
+    result = upgrade(locate(root, environ={}))
+    assert stat.S_IMODE((root / "config.yaml").stat().st_mode) == 0o600
+    restore(locate(root, environ={}), result.backup.folder)
+    assert stat.S_IMODE(database(root).stat().st_mode) == 0o640
+
+
+def test_a_restore_whose_commit_cannot_be_written_is_undone(install, capsys, monkeypatch):
+    root = install(3)
+    result = upgrade(locate(root, environ={}))
+    upgraded = content(root)
+    from upgrader import journal
+    real_save = journal.FileSwap._save
+
+    def failing_save(self, state):
+        if state == "committed":
+            raise OSError(28, "No space left on device")
+        return real_save(self, state)
+    monkeypatch.setattr(journal.FileSwap, "_save", failing_save)
+    assert main(["--yes", "--data-dir", str(root), "--restore", str(result.backup.folder)]) == errors.EXIT_ROLLED_BACK
+    assert "restore was undone" in capsys.readouterr().err
+    assert content(root) == upgraded
+    assert not [p for p in (root / "data").iterdir() if "wems-upgrade" in p.name]
+
+
+def test_a_backup_torn_by_a_concurrent_writer_is_discarded(install, capsys, monkeypatch):
+    root = install(6)
+    from upgrader import backup as backup_module
+    real_copy = backup_module.copy_database
+
+    def copy_while_the_app_writes(source, dest, progress=None, journal_mode=None):
+        real_copy(source, dest, progress, journal_mode)
+        execute(root, "UPDATE employees SET phone = '0' WHERE rowid = 1")
+    monkeypatch.setattr(backup_module, "copy_database", copy_while_the_app_writes)
+    assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_IN_USE
+    assert "changed while it was being backed up" in capsys.readouterr().err
+    assert not any((root / "backups").iterdir())

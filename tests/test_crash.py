@@ -114,13 +114,26 @@ def test_a_kill_at_a_step_boundary_leaves_before_or_after_and_a_rerun_converges(
     assert_converges(root, upgraded_state(generation))
 
 
+def run_length(install, generation: int) -> float:
+    root = install(generation, name="timing")
+    started = time.monotonic()
+    assert run_upgrader(root) == 0
+    return time.monotonic() - started
+
+
 @pytest.mark.parametrize("generation", GENERATIONS)
 def test_a_kill_at_random_moments_leaves_before_or_after(install, upgraded_state, generation):
+    """Kills at random moments within the measured length of a run; only real kills count."""
     rng = random.Random(SEED * generation)
-    for attempt in range(3):
+    length, kills, attempt = run_length(install, generation), 0, 0
+    while kills < 3:
+        attempt += 1
+        assert attempt <= 20, "could not kill a run in time"
         root = install(generation, name=f"random-{attempt}")
         original = (content(root), settings(root))
-        run_upgrader(root, kill_after=rng.uniform(0.05, 0.9))
+        if run_upgrader(root, kill_after=rng.uniform(0.1, 0.95) * length) != -signal.SIGKILL:
+            continue
+        kills += 1
         CRASH_POINTS_TRIED.append(f"g{generation}:random")
         assert_before_or_after(root, original, upgraded_state(generation))
         assert_converges(root, upgraded_state(generation))
@@ -133,14 +146,26 @@ RESTORE_POINTS = ["restore_saved", "journal_swapping", "placed_0", "placed_1", "
 @pytest.mark.parametrize("point", RESTORE_POINTS)
 def test_a_kill_during_a_restore_leaves_before_or_restored(install, point):
     root = install(2)
-    original = content(root)
+    original = (content(root), settings(root))
     backup = upgrade(locate(root, environ={})).backup.folder
-    upgraded = content(root)
+    upgraded = (content(root), settings(root))
     env = dict(os.environ, **{CRASH_ENV: point})
     code = subprocess.run([sys.executable, "-m", "upgrader", "--data-dir", str(root), "--restore",
                            str(backup), "--yes"], env=env, capture_output=True).returncode
     assert code == -signal.SIGKILL, f"crash point {point} was never reached (exit {code})"
     CRASH_POINTS_TRIED.append(f"restore:{point}")
-    assert content(root) in (upgraded, original)
+    assert (content(root), settings(root)) in (upgraded, original)
     restore(locate(root, environ={}), backup)
-    assert content(root) == original
+    assert (content(root), settings(root)) == original
+    assert (root / "config.json").read_bytes() == (backup / "config.json").read_bytes()
+    assert not (root / "config.yaml").exists()
+
+
+def test_an_app_started_after_a_crash_before_any_file_was_placed_does_not_block(install, upgraded_state):
+    from test_in_use import add_lock
+    root = install(3)
+    assert run_upgrader(root, env_point="journal_swapping") == -signal.SIGKILL
+    add_lock(root, minutes_ago=30)
+    result = upgrade(locate(root, environ={}))
+    assert result.recovered and "changed nothing" in result.recovered
+    assert result.status == "upgraded"

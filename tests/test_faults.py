@@ -129,3 +129,46 @@ def test_a_read_only_installation_is_refused(install, small_disk, capsys):
     assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_NO_ROOM
     assert "cannot be written" in capsys.readouterr().err
     assert file_digests(root) == before
+
+
+def test_an_aside_that_cannot_be_deleted_after_the_commit_is_only_logged(install, monkeypatch):
+    from upgrader import journal
+    from upgrader.installation import locate
+    from upgrader.upgrade import upgrade
+    root = install(5)
+    real, calls = journal.remove_quietly, []
+
+    def stubborn(*paths):
+        """The aside is cleared once before it is made; deleting it after the commit fails."""
+        for path in paths:
+            if str(path).endswith(".wems-upgrade-old"):
+                calls.append(path)
+                if len(calls) > 1:
+                    raise PermissionError(13, "used by another process")
+        real(*paths)
+    monkeypatch.setattr(journal, "remove_quietly", stubborn)
+    result = upgrade(locate(root, environ={}))
+    assert result.status == "upgraded"
+    assert (root / "data" / "employee_manager.db.wems-upgrade-old").exists()
+
+
+def test_a_rollback_that_fails_half_way_keeps_the_journal_and_the_next_run_finishes(install, monkeypatch):
+    from upgrader import journal
+    from upgrader.installation import locate
+    from upgrader.upgrade import upgrade
+    root = install(1)
+    real_replace = os.replace
+
+    def config_fails(src, dst):
+        if str(dst).endswith("config.yaml"):
+            raise OSError(5, "Input/output error")
+        return real_replace(src, dst)
+    monkeypatch.setattr("upgrader.journal.os.replace", config_fails)
+    monkeypatch.setattr(journal, "_put_back", lambda aside, target: (_ for _ in ()).throw(OSError(5, "I/O")))
+    with pytest.raises(errors.UpgradeFailed, match="nor fully undone"):
+        upgrade(locate(root, environ={}))
+    assert journal.journal_path(root / "data" / "employee_manager.db").exists()
+    monkeypatch.undo()
+    result = upgrade(locate(root, environ={}))
+    assert "finished" in result.recovered
+    assert (root / "config.yaml").exists() and not (root / "config.json").exists()

@@ -16,10 +16,10 @@ from typing import Callable
 import apsw
 
 from upgrader import __version__
-from upgrader.errors import BadBackup, UpgradeError, UpgradeFailed
+from upgrader.errors import BadBackup, DatabaseInUse, UpgradeError, UpgradeFailed
 from upgrader.installation import CONFIG_NAMES, Installation
 from upgrader.journal import write_atomically
-from upgrader.snapshot import copy_database, open_database
+from upgrader.snapshot import copy_database, database_state, fsync_path, open_database
 from upgrader.validator import collect_facts
 
 MANIFEST = "manifest.json"
@@ -84,6 +84,7 @@ def _copy_configs(installation: Installation, folder: Path) -> list[dict]:
         source = installation.root / name
         if source.is_file():
             shutil.copyfile(source, folder / name)
+            fsync_path(folder / name)
             entries.append(_file_entry(folder, name, "config", source, installation.root))
     return entries
 
@@ -93,7 +94,11 @@ def create_backup(installation: Installation, source: apsw.Connection, kind: str
     """Snapshot the database (WAL content included) and config files into a new private folder, then verify."""
     folder = _new_folder(root or default_backup_root(installation), kind)
     try:
+        state = database_state(installation.database)
         copy_database(source, folder / DATABASE_FILE, progress, journal_mode="delete")
+        if database_state(installation.database) != state:
+            raise DatabaseInUse("The database changed while it was being backed up: Wareflow EMS is "
+                                "probably open.")
         files = [_file_entry(folder, DATABASE_FILE, "database", installation.database, installation.root)]
         files += _copy_configs(installation, folder)
         with closing(apsw.Connection(str(folder / DATABASE_FILE), flags=apsw.SQLITE_OPEN_READONLY)) as conn:
@@ -116,9 +121,23 @@ def read_manifest(folder: Path) -> dict:
         raise BadBackup(f"{folder} is not a wems-upgrade backup (no {MANIFEST}).") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadBackup(f"The manifest of {folder} is damaged: {exc}.") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != 1 or "files" not in manifest:
+    if not isinstance(manifest, dict) or manifest.get("format") != 1 or not _valid_files(manifest.get("files")):
         raise BadBackup(f"{folder} does not hold a backup this wems-upgrade can read.")
+    if not isinstance(manifest.get("row_counts"), dict) or not isinstance(manifest.get("created_at"), str):
+        raise BadBackup(f"The manifest of {folder} is incomplete.")
     return manifest
+
+
+def _valid_files(files) -> bool:
+    """Exactly one database entry named employee_manager.db; config entries named as the app's, once each."""
+    if not isinstance(files, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("name"), str) and isinstance(f.get("size"), int)
+            and isinstance(f.get("sha256"), str) for f in files):
+        return False
+    databases = [f["name"] for f in files if f.get("role") == "database"]
+    configs = [f["name"] for f in files if f.get("role") == "config"]
+    return (databases == [DATABASE_FILE] and len(set(configs)) == len(configs)
+            and set(configs) <= set(CONFIG_NAMES) and len(databases) + len(configs) == len(files))
 
 
 def verify_backup(folder: Path) -> Backup:
@@ -157,10 +176,10 @@ def list_backups(root: Path) -> list[Backup | tuple[Path, str]]:
     """Every folder of `root` holding a manifest, newest first; unreadable ones as (folder, reason)."""
     if not root.is_dir():
         return []
-    found = []
-    for folder in sorted((p for p in root.iterdir() if (p / MANIFEST).is_file()), reverse=True):
+    found, unreadable = [], []
+    for folder in sorted(p for p in root.iterdir() if (p / MANIFEST).is_file()):
         try:
             found.append(Backup(folder, read_manifest(folder)))
         except BadBackup as exc:
-            found.append((folder, exc.message))
-    return found
+            unreadable.append((folder, exc.message))
+    return sorted(found, key=lambda b: b.created_at, reverse=True) + unreadable

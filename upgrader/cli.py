@@ -48,6 +48,8 @@ def _parser() -> argparse.ArgumentParser:
     add("--no-backup", action="store_true", help="upgrade without a backup first (asks for confirmation)")
     add("--restore", nargs="?", const="", metavar="BACKUP",
         help="put the installation back as BACKUP holds it (asks which one if not given)")
+    add("--from-other-installation", action="store_true",
+        help="with --restore: accept a backup made from another installation folder")
     add("--list-backups", action="store_true", help="list the backups and exit")
     add("--yes", "-y", action="store_true", help="answer yes to every question (for scripts)")
     add("--json", action="store_true", help="print one JSON object with the result instead of text")
@@ -116,7 +118,7 @@ def run_restore(args: argparse.Namespace, folder: Path, console: Console) -> dic
     chosen = Path(args.restore) if args.restore else choose_backup(list_backups(root), console)
     console.confirm(f"Replace the database and settings of {installation.root} with the backup {chosen}?",
                     args.yes)
-    result = restore(installation, chosen, args.backup_dir)
+    result = restore(installation, chosen, args.backup_dir, other_installation=args.from_other_installation)
     console.say(render_restore(result))
     return {"status": "restored", "installation": str(installation.root), "restored": str(result.restored.folder),
             "saved": str(result.saved.folder) if result.saved else None, "exit_code": EXIT_OK}

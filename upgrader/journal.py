@@ -16,11 +16,14 @@ was written (anything else stops with a message, changing nothing more); committ
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import signal
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import apsw
 
 from upgrader.errors import UpgradeFailed
 from upgrader.snapshot import fsync_path, remove_quietly
@@ -75,14 +78,18 @@ def journal_path(db: Path) -> Path:
 
 
 class FileSwap:
+    """One all-or-nothing replacement of files: prepare(), swap(), then complete()."""
+
     def __init__(self, db: Path, replacements: list[Replacement], temps: list[Path] = ()):
         self.path = journal_path(db)
         self.replacements = replacements
         self.temps = [str(t) for t in temps]
+        self.state = "new"
 
     def _save(self, state: str) -> None:
         body = {"state": state, "replacements": [asdict(r) for r in self.replacements], "temps": self.temps}
         write_atomically(self.path, json.dumps(body, indent=1).encode("utf-8"))
+        self.state = state
 
     def prepare(self) -> None:
         self._save("prepared")
@@ -101,26 +108,41 @@ class FileSwap:
             self.rollback()
             raise
 
-    def commit(self) -> None:
-        self._save("committed")
+    def complete(self) -> None:
+        """After swap(): record the commit and tidy up; if the commit cannot be recorded, put everything back."""
+        try:
+            self._save("committed")
+        except BaseException:
+            self.rollback()
+            raise
         crashpoint("journal_committed")
         finish(self.replacements, self.temps)
         remove_quietly(self.path)
+        self.state = "done"
 
     def abandon(self) -> None:
-        """Before swap(), or after commit(): remove the temps and the journal."""
-        remove_quietly(*map(Path, self.temps), self.path)
+        """Clean up after a run that ended before swap(): temps and journal go. A journal whose
+        swap is not finished or undone is kept, for the next run to finish."""
+        if self.state in ("new", "prepared"):
+            remove_quietly(*map(Path, self.temps), self.path)
 
     def rollback(self) -> None:
-        """After swap() in this same process: put every target back as it was."""
-        for r in reversed(self.replacements):
-            aside, target = Path(r.aside), Path(r.target)
-            if aside.exists():
-                _put_back(aside, target)
-            elif r.recorded is None and r.new and not Path(r.new).exists():
-                remove_quietly(target)
-            fsync_path(target.parent)
-        self.abandon()
+        """After swap() in this same process: put every target back as it was. If that fails
+        half-way, the journal stays and the next run finishes the swap instead."""
+        try:
+            for r in reversed(self.replacements):
+                aside, target = Path(r.aside), Path(r.target)
+                if aside.exists():
+                    _put_back(aside, target)
+                elif r.recorded is None and r.new and not Path(r.new).exists():
+                    remove_quietly(target)
+                fsync_path(target.parent)
+        except OSError as exc:
+            raise UpgradeFailed("The change could not be completed nor fully undone "
+                                f"({exc}). Run wems-upgrade again: it will finish it.",
+                                advice="Do not start Wareflow EMS before wems-upgrade has run again.") from exc
+        remove_quietly(*map(Path, self.temps), self.path)
+        self.state = "rolled_back"
 
 
 def _put_back(aside: Path, target: Path) -> None:
@@ -158,10 +180,13 @@ def _pending(r: Replacement) -> bool:
 
 
 def finish(replacements: list[Replacement], temps: list[str]) -> None:
-    for r in replacements:
-        if not r.keep_aside:
-            remove_quietly(Path(r.aside))
-    remove_quietly(*map(Path, temps))
+    """Delete the asides not kept and the temps; a file that cannot be deleted now is only logged."""
+    leftovers = [Path(r.aside) for r in replacements if not r.keep_aside] + [Path(t) for t in temps]
+    for path in leftovers:
+        try:
+            remove_quietly(path)
+        except OSError as exc:
+            logging.getLogger("wems_upgrade").warning("could not delete %s: %s", path, exc)
 
 
 def _roll_forward(replacements: list[Replacement]) -> None:
@@ -176,22 +201,52 @@ def _roll_forward(replacements: list[Replacement]) -> None:
         place(r)
 
 
-def recover(db: Path) -> str | None:
-    """Finish an interrupted run; return what was done, in words, or None if there was none."""
+def roll_back_hot_journal(db: Path) -> None:
+    """Let SQLite roll back a transaction cut short on `db` (a hot -journal): only a read-write
+    connection may, and until one does, read-only ones fail. The app would do the same on start."""
+    if Path(f"{db}-journal").exists() and db.exists():
+        conn = apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READWRITE)
+        try:
+            conn.set_busy_timeout(2000)
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchall()
+        except apsw.Error:
+            pass
+        finally:
+            conn.close()
+
+
+def recover(db: Path, *, discard_unfinishable: bool = False) -> str | None:
+    """Finish an interrupted run; return what was done, in words, or None if there was none.
+
+    A swap that had placed nothing yet is simply dropped (nothing was changed). With
+    `discard_unfinishable` (a restore, which replaces every file anyway), a swap that can no
+    longer be finished is dropped too, its files left as they are.
+    """
     path = journal_path(db)
+    remove_quietly(path.with_name(f"{path.name}.wems-upgrade-tmp"))
+    roll_back_hot_journal(db)
     if not path.exists():
         return None
     body = json.loads(path.read_text(encoding="utf-8"))
     replacements = [Replacement(**r) for r in body["replacements"]]
-    if body["state"] == "swapping":
-        _roll_forward(replacements)
-        body["state"] = "committed"
+    state = body["state"]
+    if state == "swapping" and all(_pending(r) for r in replacements):
+        state = "prepared"
+    if state == "swapping":
+        try:
+            _roll_forward(replacements)
+        except UpgradeFailed:
+            if not discard_unfinishable:
+                raise
+            remove_quietly(*map(Path, body["temps"]), path)
+            return "An interrupted upgrade that could no longer be finished was dropped."
+        state = "committed"
         message = "An interrupted upgrade was finished: its new files had all been written before it stopped."
     else:
         message = ("An interrupted upgrade had already finished; its leftover files were removed."
-                   if body["state"] == "committed" else
+                   if state == "committed" else
                    "An interrupted upgrade had changed nothing; its temporary files were removed.")
-    if body["state"] == "committed":
+    if state == "committed":
         finish(replacements, body["temps"])
     remove_quietly(*map(Path, body["temps"]), path)
     return message

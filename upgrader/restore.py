@@ -10,12 +10,12 @@ from datetime import datetime
 from pathlib import Path
 
 from upgrader.backup import Backup, create_backup, default_backup_root, sha256_file, verify_backup
-from upgrader.errors import BadInstallation, NoRoom, UpgradeFailed
+from upgrader.errors import BadBackup, BadInstallation, NoRoom, UpgradeFailed
 from upgrader.installation import CONFIG_NAMES, Installation, find_config
 from upgrader.journal import FileSwap, Replacement, crashpoint, recover
 from upgrader.locks import check_app_closed, installation_lock
 from upgrader.preflight import check_space, check_writable, measure
-from upgrader.snapshot import fsync_path, hold_exclusive, open_database
+from upgrader.snapshot import copy_owner_and_mode, fsync_path, hold_exclusive, open_database
 
 TEMP_SUFFIX = ".wems-upgrade-restore"
 ASIDE_SUFFIX = ".wems-upgrade-old"
@@ -29,32 +29,47 @@ class RestoreResult:
     recovered: str | None = None
 
 
-def restore(installation: Installation, folder: Path, backup_root: Path | None = None) -> RestoreResult:
-    """Verify the backup, save the current state, then swap database and config files back in."""
+def restore(installation: Installation, folder: Path, backup_root: Path | None = None, *,
+            other_installation: bool = False) -> RestoreResult:
+    """Verify the backup, save the current state, then swap database and config files back in.
+
+    A backup made from another installation folder is refused unless `other_installation`.
+    """
     backup = verify_backup(folder)
+    _refuse_foreign(backup, installation, other_installation)
     db = installation.database
     db.parent.mkdir(parents=True, exist_ok=True)
     with installation_lock(db):
-        recovered = recover(db)
+        recovered = recover(db, discard_unfinishable=True)
         installation = replace(installation, config=find_config(installation.root))
         root = backup_root or default_backup_root(installation)
         check_writable(db.parent, root)
         saved = _save_current(installation, root, backup)
         crashpoint("restore_saved")
-        swap = FileSwap(db, _replacements(installation, backup), [])
+        swap = FileSwap(db, _replacements(installation, backup, keep_current=saved is None), [])
         swap.temps = [r.new for r in swap.replacements if r.new]
         try:
             swap.prepare()
             _write_temps(installation, backup, swap.replacements)
             _swap_holding(db, swap, hold=saved is not None)
             crashpoint("restore_swapped")
-            swap.commit()
+            swap.complete()
         except OSError as exc:
-            raise UpgradeFailed(f"The restore could not write its files ({exc}); the installation "
-                                "is as it was.") from exc
+            raise UpgradeFailed(f"The restore could not write its files ({exc}).",
+                                advice="The restore was undone: the installation is as it was before it. "
+                                       "Free some disk space or check the folder's rights, then try again.") from exc
         finally:
             swap.abandon()
     return RestoreResult(installation, backup, saved, recovered)
+
+
+def _refuse_foreign(backup: Backup, installation: Installation, allowed: bool) -> None:
+    made_from = backup.manifest.get("installation")
+    if allowed or not made_from or Path(made_from) == installation.root:
+        return
+    raise BadBackup(f"This backup was made from another installation ({made_from}), not from "
+                    f"{installation.root}.", advice="Nothing was changed. If you really want to put that "
+                    "installation's data here (for example after moving it), add --from-other-installation.")
 
 
 def _swap_holding(db: Path, swap: FileSwap, hold: bool) -> None:
@@ -85,9 +100,15 @@ def _save_current(installation: Installation, root: Path, restoring: Backup) -> 
         return create_backup(installation, source, "before_restore", details, root)
 
 
-def _replacements(installation: Installation, backup: Backup) -> list[Replacement]:
-    """The database and each config file of the backup go back; config files it lacks go away."""
+def _replacements(installation: Installation, backup: Backup, keep_current: bool) -> list[Replacement]:
+    """The database and each config file of the backup go back; config files it lacks go away.
+
+    With `keep_current` (no backup of the current state could be made), every current file
+    is kept beside its target, named *.before-restore-<time>, instead of being deleted.
+    Removals come last, so the app always finds a settings file between two renames.
+    """
     db = installation.database
+    stamp = f"before-restore-{datetime.now():%Y%m%d-%H%M%S}"
     if _readable(db) or not db.exists():
         out = [Replacement(str(db), f"{db}{TEMP_SUFFIX}", f"{db}{ASIDE_SUFFIX}")]
     else:
@@ -98,11 +119,12 @@ def _replacements(installation: Installation, backup: Backup) -> list[Replacemen
     in_backup = {e["name"] for e in backup.manifest["files"] if e["role"] == "config"}
     for name in CONFIG_NAMES:
         target = installation.root / name
+        aside = f"{target}.{stamp}" if keep_current else f"{target}{ASIDE_SUFFIX}"
         if name in in_backup:
-            out.append(Replacement(str(target), f"{target}{TEMP_SUFFIX}", f"{target}{ASIDE_SUFFIX}"))
+            out.append(Replacement(str(target), f"{target}{TEMP_SUFFIX}", aside, keep_current))
         elif target.exists():
-            out.append(Replacement(str(target), None, f"{target}{ASIDE_SUFFIX}"))
-    return out
+            out.append(Replacement(str(target), None, aside, keep_current))
+    return sorted(out, key=lambda r: r.new is None)
 
 
 def _readable(db: Path) -> bool:
@@ -121,6 +143,8 @@ def _write_temps(installation: Installation, backup: Backup, replacements: list[
         if r.new:
             entry = entries[r.target]
             shutil.copyfile(backup.folder / entry["name"], r.new)
+            if Path(r.target).exists():
+                copy_owner_and_mode(Path(r.target), Path(r.new))
             fsync_path(Path(r.new))
             if sha256_file(Path(r.new)) != entry["sha256"]:
                 raise NoRoom(f"Copying {entry['name']} from the backup did not give the same file; "

@@ -26,6 +26,13 @@ def open_database(path: Path, *, readonly: bool = True) -> apsw.Connection:
     except apsw.BusyError as exc:
         conn.close()
         raise DatabaseInUse(f"The database {path} is locked by another program.") from exc
+    except apsw.ReadOnlyError as exc:
+        conn.close()
+        if Path(f"{path}-journal").exists():
+            raise DatabaseInUse(f"The database {path} has a change that was cut short (a -journal file).",
+                                advice="Nothing was changed. Run wems-upgrade without --dry-run (or start "
+                                       "Wareflow EMS once): SQLite then finishes undoing it.") from exc
+        raise BadInstallation(f"The database {path} cannot be read: {exc}.") from exc
     except apsw.Error as exc:
         conn.close()
         raise BadInstallation(f"The database {path} cannot be read: {exc}. It may be damaged.") from exc

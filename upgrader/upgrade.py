@@ -98,8 +98,9 @@ def upgrade(installation: Installation, target: str | None = None, *, dry_run: b
             recovered = recover(installation.database)
             installation = replace(installation, config=find_config(installation.root))
         elif journal_path(installation.database).exists():
-            raise DatabaseInUse("An interrupted upgrade must be finished first: run wems-upgrade "
-                                "without --dry-run.")
+            raise DatabaseInUse("Another wems-upgrade is running on this installation, or one was "
+                                "interrupted.", advice="Nothing was changed. Run wems-upgrade without "
+                                "--dry-run to finish an interrupted upgrade, then try the dry run again.")
         result = _run(installation, options, catalog or load_catalog(), progress)
         result.recovered = recovered
         return result
@@ -181,12 +182,14 @@ def _file_swap(db: Path, work: Path, plan: Plan, config: ConfigPlan) -> FileSwap
 
 
 def _write_temps(config: ConfigPlan) -> None:
+    """The new settings file beside its target, fsynced, with the old file's permissions."""
     for _target, temp, _aside, _keep in config_replacements(config):
         if temp:
             with open(temp, "w", encoding="utf-8", newline="\n") as handle:
                 handle.write(config.new_text)
                 handle.flush()
                 os.fsync(handle.fileno())
+            copy_owner_and_mode(config.source, temp)
 
 
 def _disk_error(exc: BaseException) -> UpgradeError:
@@ -256,11 +259,7 @@ def _swap_in(db: Path, swap: FileSwap, before: tuple) -> None:
         if holder:
             holder.close()
     crashpoint("swapped")
-    try:
-        swap.commit()
-    except BaseException:
-        swap.rollback()
-        raise
+    swap.complete()
 
 
 def migrate_copy(path: Path, plan: Plan, reference: Path,
