@@ -20,7 +20,7 @@ from upgrader.errors import BadBackup, DatabaseInUse, UpgradeError, UpgradeFaile
 from upgrader.installation import CONFIG_NAMES, Installation
 from upgrader.journal import write_atomically
 from upgrader.snapshot import copy_database, database_state, fsync_path, open_database
-from upgrader.validator import collect_facts
+from upgrader.validator import row_counts
 
 MANIFEST = "manifest.json"
 DATABASE_FILE = "employee_manager.db"
@@ -102,13 +102,13 @@ def create_backup(installation: Installation, source: apsw.Connection, kind: str
         files = [_file_entry(folder, DATABASE_FILE, "database", installation.database, installation.root)]
         files += _copy_configs(installation, folder)
         with closing(apsw.Connection(str(folder / DATABASE_FILE), flags=apsw.SQLITE_OPEN_READONLY)) as conn:
-            counts = collect_facts(conn).row_counts
+            counts = row_counts(conn)
         manifest = {"format": 1, "kind": kind, "created_at": datetime.now(timezone.utc).isoformat(),
                     "upgrader_version": __version__, "installation": str(installation.root),
                     **details, "files": files, "row_counts": counts}
         write_atomically(folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"),
                          PRIVATE_FILE)
-        return verify_backup(folder)
+        return verify_backup(folder, rehash=False)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
@@ -140,15 +140,18 @@ def _valid_files(files) -> bool:
             and set(configs) <= set(CONFIG_NAMES) and len(databases) + len(configs) == len(files))
 
 
-def verify_backup(folder: Path) -> Backup:
-    """Check every file's size and SHA-256, then open the database and check it and its row counts."""
+def verify_backup(folder: Path, *, rehash: bool = True) -> Backup:
+    """Check every file's size and SHA-256, then open the database and check it and its row counts.
+
+    `rehash=False` right after writing: the digests were just computed from the written files.
+    """
     manifest = read_manifest(folder)
     problems = []
     for entry in manifest["files"]:
         path = folder / entry["name"]
         if Path(entry["name"]).name != entry["name"] or not path.is_file():
             problems.append(f"{entry['name']} is missing")
-        elif path.stat().st_size != entry["size"] or sha256_file(path) != entry["sha256"]:
+        elif path.stat().st_size != entry["size"] or (rehash and sha256_file(path) != entry["sha256"]):
             problems.append(f"{entry['name']} has been changed or damaged since the backup was made")
     if not any(e.get("role") == "database" for e in manifest["files"]):
         problems.append("the backup holds no database")
@@ -163,7 +166,7 @@ def _check_database(path: Path, manifest: dict) -> None:
     try:
         with closing(open_database(path)) as conn:
             result = [row[0] for row in conn.execute(f"PRAGMA {check}")]
-            counts = collect_facts(conn).row_counts
+            counts = row_counts(conn)
     except (apsw.Error, UpgradeError) as exc:
         raise BadBackup(f"The database in {path.parent} cannot be read: {exc}") from exc
     if result != ["ok"]:
