@@ -184,3 +184,11 @@ def test_network_share_paths_become_uris_sqlite_accepts():
     assert sqlite_uri(Path("/srv/wems data/é.db")) == "file:/srv/wems%20data/%C3%A9.db"
     assert sqlite_uri(PureWindowsPath(r"\\srv-rh\partage\x.db")) == "file:////srv-rh/partage/x.db"
     assert sqlite_uri(PureWindowsPath(r"C:\Wareflow EMS\data\x.db")) == "file:C:/Wareflow%20EMS/data/x.db"
+
+
+def test_large_changed_tables_get_a_quick_check_and_small_ones_a_full_one(install, monkeypatch):
+    monkeypatch.setattr("upgrader.validator.FULL_CHECK_ROWS", 60)
+    root = install(1)
+    result = upgrade(locate(root, environ={}))
+    integrity = next(c for c in result.checks if c.name == "integrity")
+    assert integrity.ok and "employees" in integrity.detail and "medical_visits" not in integrity.detail

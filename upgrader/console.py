@@ -113,7 +113,7 @@ class Console:
 
 
 class ProgressBars:
-    UNITS = {"backup": "pages", "copy": "pages", "checks": "checks"}
+    UNITS = {"backup": "pages", "copy": "B", "checks": "%"}
 
     def __init__(self, stream: TextIO):
         self.stream = stream

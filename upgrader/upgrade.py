@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shutil
 import tempfile
 import time
 from contextlib import ExitStack, closing
@@ -35,7 +34,7 @@ from upgrader.planner import Plan, make_plan
 from upgrader.preflight import SpaceNeeds, check_space, check_writable, measure
 from upgrader.runlog import log
 from upgrader.recorder import record_app_migrations, record_history
-from upgrader.snapshot import (attach_readonly, check_database_file, copy_database, copy_owner_and_mode, database_state,
+from upgrader.snapshot import (attach_readonly, check_database_file, copy_database, copy_file, copy_owner_and_mode, database_state,
                                fsync_path, hold_exclusive, open_database, remove_quietly)
 from upgrader.validator import Check, collect_facts, validate
 
@@ -230,7 +229,7 @@ def _backup(installation: Installation, source: apsw.Connection, plan: Plan, opt
 def _work_copy(source: apsw.Connection, backup: Backup | None, work: Path, progress: Progress | None) -> None:
     """A plain copy of the verified backup, or else a backup-API copy of the live database."""
     if backup:
-        shutil.copyfile(backup.folder / DATABASE_FILE, work)
+        copy_file(backup.folder / DATABASE_FILE, work, _stage(progress, "copy"))
     else:
         copy_database(source, work, _stage(progress, "copy"))
 

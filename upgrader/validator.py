@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -34,6 +35,10 @@ class Facts:
 
 def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
+
+
+FULL_CHECK_ROWS = 200_000
+TICKS_PER_CHECK = 100
 
 
 def row_counts(conn: apsw.Connection, schema: Schema | None = None) -> dict[str, int]:
@@ -83,12 +88,17 @@ def _schema_check(conn: apsw.Connection, expected: Schema, label: str) -> Check:
     return Check("schema", not problems, f"structure identical to a fresh {label} database", problems)
 
 
-def _integrity_check(conn: apsw.Connection, touched: set[str]) -> Check:
+def _integrity_check(conn: apsw.Connection, touched: set[str], counts: dict[str, int]) -> Check:
+    """quick_check of the whole file; full integrity_check (indexes against rows too) of each
+    changed table up to FULL_CHECK_ROWS rows. Larger rebuilt tables had their indexes built
+    by SQLite from their rows moments before, and their rows are compared value by value with
+    the original; a full check of a million-row table costs many seconds and proves no more."""
     rows = [r[0] for r in conn.execute("PRAGMA quick_check")]
-    for table in sorted(touched):
+    full = sorted(t for t in touched if counts.get(t, 0) <= FULL_CHECK_ROWS)
+    for table in full:
         rows += [r[0] for r in conn.execute(f"PRAGMA integrity_check({_quote(table)})")]
     problems = tuple(r for r in rows if r != "ok")
-    scope = f"full check of {', '.join(sorted(touched))}, quick check of the rest" if touched else "quick check"
+    scope = f"full check of {', '.join(full)}, quick check of the whole file" if full else "quick check"
     return Check("integrity", not problems, f"{scope}: ok", problems)
 
 
@@ -148,10 +158,29 @@ def validate(conn: apsw.Connection, before: Facts, expected: Schema, label: str,
     after = collect_facts(conn)
     checks = [lambda: _row_count_check(before, after), lambda: _values_check(conn, reference, touched),
               lambda: _documents_check(before, after), lambda: _schema_check(conn, expected, label),
-              lambda: _integrity_check(conn, touched), lambda: _foreign_key_check(before, after)]
+              lambda: _integrity_check(conn, touched, after.row_counts), lambda: _foreign_key_check(before, after)]
     done = []
     for check in checks:
-        done.append(check())
-        if progress:
-            progress(len(done), len(checks))
+        with _ticking(conn, progress, len(done), len(checks)):
+            done.append(check())
     return done
+
+
+@contextmanager
+def _ticking(conn: apsw.Connection, progress: Callable[[int, int], None] | None, index: int, count: int):
+    """Move the checks' bar while a long check runs (SQLite's progress handler), then to its end."""
+    if progress is None:
+        yield
+        return
+    ticks = [0]
+
+    def tick() -> int:
+        ticks[0] += 1
+        progress(index * TICKS_PER_CHECK + min(TICKS_PER_CHECK - 1, ticks[0]), count * TICKS_PER_CHECK)
+        return 0
+    conn.set_progress_handler(tick, 2_000_000)
+    try:
+        yield
+    finally:
+        conn.set_progress_handler(None)
+    progress((index + 1) * TICKS_PER_CHECK, count * TICKS_PER_CHECK)
