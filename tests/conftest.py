@@ -103,22 +103,6 @@ def content(root: Path) -> dict:
     return rows
 
 
-@pytest.fixture(scope="session")
-def upgraded_content(templates, tmp_path_factory):
-    """content() of each generation's installation after a clean upgrade to the latest."""
-    from upgrader.upgrade import upgrade
-    made = {}
-
-    def get(generation: int) -> dict:
-        if generation not in made:
-            root = tmp_path_factory.mktemp("clean") / f"g{generation}"
-            shutil.copytree(templates(generation), root)
-            upgrade(locate(root, environ={}))
-            made[generation] = content(root)
-        return made[generation]
-    return get
-
-
 CRASH_POINTS_TRIED: list[str] = []
 
 

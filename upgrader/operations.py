@@ -151,24 +151,22 @@ def statements_for(op: Operation, current: Schema, expected: Schema, final: Sche
     return op.statements if check is None or check(op, current, expected) else None
 
 
-def _table_needed(op, current, expected) -> bool:
-    mine, wanted = current.table(op.target), expected.table(op.target)
+def _absent(kind: str, name: str, mine, wanted, differ) -> bool:
+    """True if the object is absent; False if it is there as wanted; a conflict if it differs."""
     if mine is None:
         return True
-    problems = table_differences(mine, wanted)
+    problems = differ(mine, wanted)
     if problems:
-        raise SchemaConflict(f"table {op.target} already exists but differs from WEMS", problems)
+        raise SchemaConflict(f"{kind} {name} already exists but differs from WEMS", problems)
     return False
+
+
+def _table_needed(op, current, expected) -> bool:
+    return _absent("table", op.target, current.table(op.target), expected.table(op.target), table_differences)
 
 
 def _index_needed(op, current, expected) -> bool:
-    mine, wanted = current.index(op.target), expected.index(op.target)
-    if mine is None:
-        return True
-    problems = index_differences(mine, wanted)
-    if problems:
-        raise SchemaConflict(f"index {op.target} already exists but differs from WEMS", problems)
-    return False
+    return _absent("index", op.target, current.index(op.target), expected.index(op.target), index_differences)
 
 
 def _column_needed(op, current, expected) -> bool:
