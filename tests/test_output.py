@@ -279,3 +279,14 @@ def test_a_rebuild_reports_rows_that_only_grow_and_end_at_the_total(tmp_path):
     assert rebuild and rebuild[-1][0] == rebuild[-1][1]
     assert [d for d, _t in rebuild] == sorted(d for d, _t in rebuild)
     assert {s for s, _d, _t in seen} >= {"backup", "copy", "checks", "rebuild caces", "rebuild employees"}
+
+
+def test_an_open_bar_is_redrawn_while_a_long_step_runs():
+    import time as clock
+    terminal = FakeTerminal()
+    bars = Console(terminal, terminal).progress()
+    bars("checks", 10, 600)
+    before = len(terminal.getvalue())
+    clock.sleep(1.2)
+    assert len(terminal.getvalue()) > before, "the heartbeat redraws the bar"
+    bars.close()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import re
 import sys
+import threading
+import time
 import unicodedata
 from typing import Callable, TextIO
 
@@ -113,29 +115,46 @@ class Console:
 
 
 class ProgressBars:
+    """One tqdm bar per stage. A heartbeat redraws the open bar twice a second, so its clock
+    moves even while SQLite runs one long step (a quick_check of a large file is one step)."""
+
     UNITS = {"backup": "pages", "copy": "B", "checks": "%"}
 
     def __init__(self, stream: TextIO):
         self.stream = stream
         self.stage, self.bar = None, None
+        self.lock = threading.Lock()
+        threading.Thread(target=self._heartbeat, daemon=True).start()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
         from tqdm import tqdm
 
-        if stage != self.stage:
-            self.close()
-            self.stage = stage
-            unit = self.UNITS.get(stage, "rows")
-            self.bar = tqdm(total=total, desc=stage, unit=unit, file=self.stream, leave=False,
-                            mininterval=0.2, ascii=not _can_encode(self.stream, "█"))
-        self.bar.update(max(0, done - self.bar.n))
-        if done >= total:
-            self.close()
+        with self.lock:
+            if stage != self.stage:
+                self._close()
+                self.stage = stage
+                unit = self.UNITS.get(stage, "rows")
+                self.bar = tqdm(total=total, desc=stage, unit=unit, file=self.stream, leave=False,
+                                mininterval=0.2, ascii=not _can_encode(self.stream, "█"))
+            self.bar.update(max(0, done - self.bar.n))
+            if done >= total:
+                self._close()
 
-    def close(self) -> None:
+    def _heartbeat(self) -> None:
+        while True:
+            time.sleep(0.5)
+            with self.lock:
+                if self.bar is not None:
+                    self.bar.refresh()
+
+    def _close(self) -> None:
         if self.bar is not None:
             self.bar.close()
         self.stage, self.bar = None, None
+
+    def close(self) -> None:
+        with self.lock:
+            self._close()
 
 
 def started_by_double_click() -> bool:
