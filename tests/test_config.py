@@ -197,3 +197,11 @@ def test_the_dry_run_shows_the_yaml_and_the_settings_that_change(install, capsys
 def test_converters_are_chained_in_order():
     converters = load_converters()
     assert [(c.source, c.target) for c in converters] == [("json-flat", "json-nested"), ("json-nested", "yaml")]
+
+
+def test_a_nested_file_with_a_flat_key_keeps_both_as_the_app_reads_them(tmp_path):
+    source = tmp_path / "config.json"
+    source.write_text(json.dumps({"lock": {"timeout_minutes": 5}, "lock_timeout_minutes": 15}), encoding="utf-8")
+    plan = plan_config(source, 8)
+    assert plan.shape == "json-nested"
+    assert plan.after == {"lock": {"timeout_minutes": 5}, "lock_timeout_minutes": 15}

@@ -141,14 +141,18 @@ def _load_yaml(path: Path, text: str):
 
 
 def read_settings(path: Path) -> tuple[str, dict, str]:
-    """(shape, settings, text) of a settings file; BadConfig, with line and column, if unusable."""
+    """(shape, settings, text) of a settings file; BadConfig, with line and column, if unusable.
+
+    A JSON file with any of the app's sections (alerts, lock, organization) is nested, as the app
+    reads it: flat keys in it are the user's own keys, kept as they are.
+    """
     text = _decode(path)
     settings = _load_json(path, text) if path.suffix == ".json" else _load_yaml(path, text)
     if not isinstance(settings, dict):
         raise _error(path, 1, 1, "it must hold named settings (a mapping), not a single value or a list")
     if path.suffix != ".json":
         return "yaml", settings, text
-    flat = bool(FLAT_KEYS & settings.keys()) or ("roles" in settings and "organization" not in settings)
+    flat = (bool(FLAT_KEYS & settings.keys()) or "roles" in settings) and not NESTED_SECTIONS & settings.keys()
     return ("json-flat" if flat else "json-nested"), settings, text
 
 

@@ -1,6 +1,7 @@
 """Flat config.json of installations made by the early project bootstrapper -> nested keys.
 
-Mapping (every other key is kept as it is, in place):
+Mapping (every other key is kept as it is, in place; a flat key whose nested place is
+already taken is kept as it is too):
 - alert_thresholds_days [a, b, c...] -> sorted ascending: alerts.critical_days = the smallest,
   alerts.warning_days = the next (the smallest again if there is only one), alerts.info_days =
   the third (the bootstrapper's "info" level), alerts.other_thresholds_days = any further ones.
@@ -36,7 +37,7 @@ def convert(settings: dict) -> dict:
     for key, value in settings.items():
         if key == "alert_thresholds_days":
             out.setdefault("alerts", {}).update(_alerts(value))
-        elif key in MOVES:
+        elif key in MOVES and MOVES[key][1] not in settings.get(MOVES[key][0], {}):
             section, name = MOVES[key]
             out.setdefault(section, {})[name] = value
         elif isinstance(out.get(key), dict) and isinstance(value, dict):
