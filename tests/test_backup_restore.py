@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 import os
 import stat
-from contextlib import closing
 from pathlib import Path
 
-import apsw
 import pytest
 
 from conftest import GENERATIONS, content, database, execute, file_digests, query, table_rows

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import execute, file_digests, query
+from conftest import file_digests, query
 from upgrader.errors import UpgradeError, UpgradeFailed
 from upgrader.installation import locate
 from upgrader.loader import load_catalog

@@ -4,7 +4,6 @@ refused with their line and column before anything is written."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import yaml

@@ -16,7 +16,6 @@ from upgrader.config import ConfigPlan, flatten
 from upgrader.errors import EXIT_OK, UpgradeError
 from upgrader.executor import Outcome
 from upgrader.loader import Step
-from upgrader.planner import Plan
 from upgrader.preflight import human_size
 from upgrader.restore import RestoreResult
 from upgrader.upgrade import UpgradeResult
