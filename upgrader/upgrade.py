@@ -72,15 +72,6 @@ class Options:
     confirm: Callable[[UpgradeResult], None] | None = None
 
 
-def inspect(installation: Installation, target: str | None = None,
-            catalog: Catalog | None = None) -> Plan:
-    """The plan for `installation`, read-only."""
-    catalog = catalog or load_catalog()
-    goal = catalog.resolve_target(target)
-    with closing(open_database(installation.database)) as conn:
-        return make_plan(conn, catalog, goal)
-
-
 def upgrade(installation: Installation, target: str | None = None, *, dry_run: bool = False,
             backup: bool = True, backup_root: Path | None = None, catalog: Catalog | None = None,
             progress: Progress | None = None, confirm: Callable[[UpgradeResult], None] | None = None
