@@ -262,3 +262,10 @@ def test_a_backup_torn_by_a_concurrent_writer_is_discarded(install, capsys, monk
     assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_IN_USE
     assert "changed while it was being backed up" in capsys.readouterr().err
     assert not any((root / "backups").iterdir())
+
+
+def test_the_state_saved_before_a_restore_names_its_generation(install):
+    root = install(4)
+    result = upgrade(locate(root, environ={}))
+    back = restore(locate(root, environ={}), result.backup.folder)
+    assert back.saved.manifest["generation_before"] == "g8"

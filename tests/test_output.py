@@ -290,3 +290,21 @@ def test_an_open_bar_is_redrawn_while_a_long_step_runs():
     clock.sleep(1.2)
     assert len(terminal.getvalue()) > before, "the heartbeat redraws the bar"
     bars.close()
+
+
+def test_a_folder_without_a_database_gets_no_logs_folder(tmp_path, capsys):
+    assert main(["--yes", "--data-dir", str(tmp_path)]) == errors.EXIT_BAD_INSTALLATION
+    assert not (tmp_path / "logs").exists()
+
+
+def test_stopping_at_a_question_says_nothing_was_changed(install, capsys):
+    root = install(3)
+    assert main(["--data-dir", str(root)]) == errors.EXIT_USAGE
+    assert "Nothing was changed" in capsys.readouterr().err
+
+
+def test_status_for_an_older_target_does_not_call_it_the_newest(install, capsys):
+    root = install(3)
+    assert main(["--status", "--to-version", "g3", "--data-dir", str(root)]) == 0
+    out = capsys.readouterr().out
+    assert "already g3" in out and "newest" not in out

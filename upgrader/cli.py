@@ -143,33 +143,43 @@ def run_upgrade(args: argparse.Namespace, folder: Path, console: Console) -> Upg
     return result
 
 
+def _holds_a_database(folder: Path) -> bool:
+    """Only a folder that holds a WEMS database gets a logs/ folder of ours."""
+    try:
+        return locate(folder).database.is_file()
+    except UpgradeError:
+        return False
+
+
 def run_one(args: argparse.Namespace, folder: Path, console: Console) -> tuple[int, dict, str]:
     """Do what was asked on one installation: (exit code, JSON object, one-line summary)."""
-    writes = not (args.dry_run or args.status or args.list_backups)
-    log_path = runlog.start(folder if folder.is_dir() else None, writes)
+    writes = not (args.dry_run or args.status or args.list_backups) and _holds_a_database(folder)
+    log_path = runlog.start(folder, writes)
     try:
         if args.list_backups:
             backups = list_backups(args.backup_dir or default_backup_root(locate(folder)))
             console.say(render_backups(backups))
-            return EXIT_OK, {"status": "listed", "backups": [str(b.folder) for b in backups
-                                                             if isinstance(b, Backup)]}, "listed"
+            return EXIT_OK, {"wems_upgrade": __version__, "status": "listed", "exit_code": EXIT_OK,
+                             "backups": [str(b.folder) for b in backups if isinstance(b, Backup)],
+                             "log": str(log_path) if log_path else None}, "listed"
         if args.status:
             status = installation_status(locate(folder), args.to_version, args.backup_dir)
             console.say(render_status(status))
             return EXIT_OK, {**result_json(status.result, log_path), "status": "status"}, "status shown"
         if args.restore is not None:
-            return EXIT_OK, run_restore(args, folder, console), "restored"
+            return EXIT_OK, {"wems_upgrade": __version__, **run_restore(args, folder, console),
+                             "log": str(log_path) if log_path else None}, "restored"
         result = run_upgrade(args, folder, console)
         return EXIT_OK, result_json(result, log_path), result.status.replace("_", " ")
     except UpgradeError as error:
         runlog.log.warning("%s: %s %s", error.status, error.message, error.details)
         console.warn(render_error(error, log_path))
-        return error.exit_code, error_json(error, str(folder), log_path), error.message
+        return error.exit_code, error_json(error, folder, log_path), error.message
     except Exception as exc:  # noqa: BLE001 - no traceback reaches the user; it goes to the log
         runlog.log.exception("unexpected error")
         error = UpgradeError(f"wems-upgrade met an unexpected problem ({type(exc).__name__}).")
         console.warn(render_error(error, log_path))
-        return EXIT_INTERNAL, error_json(error, str(folder), log_path), error.message
+        return EXIT_INTERNAL, error_json(error, folder, log_path), error.message
     finally:
         runlog.stop()
 

@@ -95,7 +95,8 @@ class Console:
 
     def ask(self, question: str) -> str:
         if not self.interactive:
-            raise UsageError(f"{question} Add --yes to answer yes when running without a keyboard.")
+            raise UsageError(f"{question} There is no keyboard to answer.",
+                             advice="Nothing was changed. Add --yes to answer yes when running without a keyboard.")
         self.out.write(self._fit(self.out, question) + " ")
         self.out.flush()
         return sys.stdin.readline().strip()
@@ -105,7 +106,7 @@ class Console:
         if assume_yes:
             return
         if self.ask(f"{question} [y/N]").lower() not in ("y", "yes", "o", "oui"):
-            raise UsageError("Stopped at your request. Nothing was changed.")
+            raise UsageError("Stopped at your request.", advice="Nothing was changed.")
 
     def progress(self) -> Callable[[str, int, int], None] | None:
         """A callback drawing one tqdm bar per stage on stderr; None when stderr is not a terminal."""

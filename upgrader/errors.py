@@ -19,7 +19,7 @@ EXIT_SOME_SITES = 11
 EXIT_CODES = {
     EXIT_OK: "success: upgraded, or already up to date (nothing to do)",
     EXIT_INTERNAL: "unexpected error (a bug); nothing was changed",
-    EXIT_USAGE: "bad command line",
+    EXIT_USAGE: "bad command line, or stopped at a question (nothing was changed)",
     EXIT_BAD_INSTALLATION: "refused: no usable database (missing, empty, not a database, damaged)",
     EXIT_UNKNOWN_SCHEMA: "refused: the database's structure is not one wems-upgrade knows (changed by hand?)",
     EXIT_NEWER_DATABASE: "refused: the database is newer than the requested version or than this upgrader",

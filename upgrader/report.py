@@ -200,7 +200,7 @@ def render_status(status) -> str:
         if plan.app_migrations:
             lines.append(f"           - record {len(plan.app_migrations)} finished app migration(s)")
     else:
-        lines.append(f"Pending:   nothing, {plan.target.label} is the newest")
+        lines.append(f"Pending:   nothing, the database is already {_version(plan.target)}")
     if config.source is None:
         lines.append("Settings:  none (the app uses its defaults)")
     else:
@@ -237,9 +237,10 @@ def result_json(result: UpgradeResult, log_path: Path | None = None) -> dict:
     }
 
 
-def error_json(error: UpgradeError, installation: str | None, log_path: Path | None = None) -> dict:
+def error_json(error: UpgradeError, installation: Path | None, log_path: Path | None = None) -> dict:
     return {"wems_upgrade": __version__, "status": error.status, "exit_code": error.exit_code,
-            "installation": installation, "error": {"message": error.message, "details": error.details,
+            "installation": str(installation.resolve()) if installation else None,
+            "error": {"message": error.message, "details": error.details,
                                                     "advice": error.advice},
             "log": str(log_path) if log_path else None}
 

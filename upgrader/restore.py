@@ -10,9 +10,11 @@ from datetime import datetime
 from pathlib import Path
 
 from upgrader.backup import Backup, create_backup, default_backup_root, sha256_file, verify_backup
-from upgrader.errors import BadBackup, BadInstallation, NoRoom, UpgradeFailed
+from upgrader.detector import newest_contained, read_wems_schema
+from upgrader.errors import BadBackup, BadInstallation, NoRoom, UpgradeError, UpgradeFailed
 from upgrader.installation import CONFIG_NAMES, Installation, find_config
 from upgrader.journal import FileSwap, Replacement, crashpoint, recover
+from upgrader.loader import load_catalog
 from upgrader.locks import check_app_closed, installation_lock
 from upgrader.preflight import check_space, check_writable, measure
 from upgrader.snapshot import copy_owner_and_mode, fsync_path, hold_exclusive, open_database
@@ -96,8 +98,18 @@ def _save_current(installation: Installation, root: Path, restoring: Backup) -> 
     with closing(source):
         check_app_closed(source)
         check_space(db, root, measure(db, root, extra_backup_bytes=restoring.size))
-        details = {"restoring": str(restoring.folder)}
+        details = {"restoring": str(restoring.folder), "generation_before": _generation(source)}
         return create_backup(installation, source, "before_restore", details, root)
+
+
+def _generation(conn) -> str | None:
+    """The generation of the current database, for the before_restore manifest (None if unknown)."""
+    catalog = load_catalog()
+    try:
+        found = newest_contained(read_wems_schema(conn, catalog), catalog, catalog.latest)
+    except UpgradeError:
+        return None
+    return found.label if found else None
 
 
 def _replacements(installation: Installation, backup: Backup, keep_current: bool) -> list[Replacement]:
