@@ -11,7 +11,7 @@ import apsw
 from upgrader.errors import UpgradeError, UpgradeFailed
 from upgrader.loader import Step
 from upgrader.operations import Operation, statements_for
-from upgrader.schema import Schema, read_schema
+from upgrader.schema import Schema, quote, read_schema
 
 T = TypeVar("T")
 PROGRESS_OPS = 200_000
@@ -56,7 +56,7 @@ def rows_progress(conn: apsw.Connection, table: str, progress: Callable[[str, in
     virtual-machine steps done (about OPS_PER_ROW per row, measured on a 2.4 million-row
     medical_visits), never reaching 100 % before the statement ends.
     """
-    (rows,) = conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()
+    (rows,) = conn.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()
     stage, ticks = f"rebuild {table}", [0]
 
     def tick() -> int:

@@ -12,6 +12,7 @@ from typing import Iterator
 import apsw
 
 from upgrader.errors import DatabaseInUse, NoRoom
+from upgrader.schema import has_table
 
 DEFAULT_LOCK_TIMEOUT_MINUTES = 2
 
@@ -39,7 +40,7 @@ def _parse_time(value) -> datetime | None:
 
 
 def app_locks(conn: apsw.Connection) -> list[AppLock]:
-    if not list(conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='app_locks'")):
+    if not has_table(conn, "app_locks"):
         return []
     rows = conn.execute('SELECT "hostname", "username", "process_id", "app_version", "last_heartbeat" '
                         'FROM "app_locks"')

@@ -47,7 +47,8 @@ def make_plan(conn: apsw.Connection, catalog: Catalog, target: Step) -> Plan:
         raise NewerDatabase(
             f"This database is {base.label} ({base.releases}), newer than the "
             f"requested {target.label} ({target.releases}). wems-upgrade never downgrades.")
-    base = newest_contained(schema, catalog, target)
+    if target is not catalog.latest:
+        base = newest_contained(schema, catalog, target)
     if base is None:
         raise unknown(schema, catalog)
     _refuse_unexplained(schema, target)

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import apsw
 
 from upgrader.executor import Outcome
-from upgrader.schema import HISTORY_TABLE
+from upgrader.schema import HISTORY_TABLE, has_table
 
 HISTORY_DDL = f"""CREATE TABLE IF NOT EXISTS "{HISTORY_TABLE}" (
     "id" INTEGER PRIMARY KEY,
@@ -22,12 +22,8 @@ HISTORY_DDL = f"""CREATE TABLE IF NOT EXISTS "{HISTORY_TABLE}" (
 )"""
 
 
-def _has_table(conn: apsw.Connection, name: str) -> bool:
-    return bool(list(conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,))))
-
-
 def recorded_app_migrations(conn: apsw.Connection) -> set[str]:
-    if not _has_table(conn, "migrations"):
+    if not has_table(conn, "migrations"):
         return set()
     return {row[0] for row in conn.execute('SELECT "name" FROM "migrations"')}
 
@@ -59,7 +55,7 @@ def record_history(conn: apsw.Connection, outcomes: list[Outcome], version: str)
 
 
 def read_history(conn: apsw.Connection) -> list[dict]:
-    if not _has_table(conn, HISTORY_TABLE):
+    if not has_table(conn, HISTORY_TABLE):
         return []
     names = [row[1] for row in conn.execute(f'PRAGMA table_info("{HISTORY_TABLE}")')]
     return [dict(zip(names, row)) for row in conn.execute(f'SELECT * FROM "{HISTORY_TABLE}" ORDER BY "id"')]

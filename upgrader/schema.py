@@ -99,8 +99,13 @@ def _rows(conn: apsw.Connection, sql: str, params=()) -> list[tuple]:
     return list(conn.execute(sql, params))
 
 
-def _quote(name: str) -> str:
+def quote(name: str) -> str:
+    """An SQL identifier, quoted."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def has_table(conn: apsw.Connection, name: str) -> bool:
+    return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchall())
 
 
 def _normalise_type(declared: str) -> str:
@@ -116,14 +121,14 @@ def _is_ours(name: str) -> bool:
 
 
 def _read_columns(conn, table: str, db: str = "main") -> tuple[Column, ...]:
-    rows = _rows(conn, f"PRAGMA {db}.table_xinfo({_quote(table)})")
+    rows = _rows(conn, f"PRAGMA {db}.table_xinfo({quote(table)})")
     return tuple(Column(name, _normalise_type(ctype), bool(notnull), default, pk)
                  for _cid, name, ctype, notnull, default, pk, _hidden in rows)
 
 
 def _read_foreign_keys(conn, table: str, db: str = "main") -> frozenset[ForeignKey]:
     grouped: dict[int, list[tuple]] = {}
-    for row in _rows(conn, f"PRAGMA {db}.foreign_key_list({_quote(table)})"):
+    for row in _rows(conn, f"PRAGMA {db}.foreign_key_list({quote(table)})"):
         grouped.setdefault(row[0], []).append(row)
     keys = set()
     for rows in grouped.values():
@@ -135,7 +140,7 @@ def _read_foreign_keys(conn, table: str, db: str = "main") -> frozenset[ForeignK
 
 
 def _index_keys(conn, index: str, db: str = "main") -> tuple[tuple[str | None, bool, str], ...]:
-    rows = _rows(conn, f"PRAGMA {db}.index_xinfo({_quote(index)})")
+    rows = _rows(conn, f"PRAGMA {db}.index_xinfo({quote(index)})")
     return tuple((name, bool(desc), coll.upper())
                  for _seqno, _cid, name, desc, coll, key in rows if key)
 
@@ -150,7 +155,7 @@ def _index_where(sql: str | None) -> str | None:
 def _read_table(conn, name: str, kind: dict, db: str) -> Table:
     uniques = frozenset(
         tuple(k[0] for k in _index_keys(conn, idx, db))
-        for _seq, idx, _unique, origin, _partial in _rows(conn, f"PRAGMA {db}.index_list({_quote(name)})")
+        for _seq, idx, _unique, origin, _partial in _rows(conn, f"PRAGMA {db}.index_list({quote(name)})")
         if origin == "u")
     return Table(name, _read_columns(conn, name, db), _read_foreign_keys(conn, name, db), uniques,
                  without_rowid=bool(kind.get("wr")), strict=bool(kind.get("strict")))

@@ -165,10 +165,10 @@ def _with_backup(error: UpgradeError, result: UpgradeResult | None) -> UpgradeEr
 
 def _file_swap(db: Path, work: Path, plan: Plan, config: ConfigPlan) -> FileSwap:
     """The files this upgrade replaces: the database (if its schema changes) and the settings file."""
+    settings = config_replacements(config)
     replacements = [] if plan.nothing_to_do else [Replacement(str(db), str(work), f"{db}.wems-upgrade-old")]
-    replacements += [Replacement(str(t), str(n) if n else None, str(a), keep)
-                     for t, n, a, keep in config_replacements(config)]
-    return FileSwap(db, replacements, [work] + [n for _t, n, _a, _k in config_replacements(config) if n])
+    replacements += [Replacement(str(t), str(n) if n else None, str(a), keep) for t, n, a, keep in settings]
+    return FileSwap(db, replacements, [work] + [n for _t, n, _a, _k in settings if n])
 
 
 def _write_temps(config: ConfigPlan) -> None:

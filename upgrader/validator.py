@@ -9,7 +9,7 @@ from typing import Callable
 
 import apsw
 
-from upgrader.schema import Schema, Table, differences, read_schema
+from upgrader.schema import Schema, Table, differences, quote, read_schema
 
 
 @dataclass(frozen=True)
@@ -33,17 +33,13 @@ class Facts:
         return sum(count for count, _length in self.documents.values())
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 FULL_CHECK_ROWS = 200_000
 TICKS_PER_CHECK = 100
 
 
 def row_counts(conn: apsw.Connection, schema: Schema | None = None) -> dict[str, int]:
     schema = schema or read_schema(conn)
-    return {t.name: conn.execute(f"SELECT count(*) FROM {_quote(t.name)}").fetchone()[0]
+    return {t.name: conn.execute(f"SELECT count(*) FROM {quote(t.name)}").fetchone()[0]
             for t in schema.tables.values()}
 
 
@@ -54,8 +50,8 @@ def _documents(conn: apsw.Connection, schema: Schema) -> dict[str, tuple[int, in
     out = {}
     for table in schema.tables.values():
         for column in (c.name for c in table.columns if c.name.lower().endswith("_path")):
-            count, length = conn.execute(f"SELECT count({_quote(column)}), total(length({_quote(column)})) "
-                                         f"FROM {_quote(table.name)}").fetchone()
+            count, length = conn.execute(f"SELECT count({quote(column)}), total(length({quote(column)})) "
+                                         f"FROM {quote(table.name)}").fetchone()
             out[f"{table.name}.{column}"] = (count, int(length))
     return out
 
@@ -96,7 +92,7 @@ def _integrity_check(conn: apsw.Connection, touched: set[str], counts: dict[str,
     rows = [r[0] for r in conn.execute("PRAGMA quick_check")]
     full = sorted(t for t in touched if counts.get(t, 0) <= FULL_CHECK_ROWS)
     for table in full:
-        rows += [r[0] for r in conn.execute(f"PRAGMA integrity_check({_quote(table)})")]
+        rows += [r[0] for r in conn.execute(f"PRAGMA integrity_check({quote(table)})")]
     problems = tuple(r for r in rows if r != "ok")
     scope = f"full check of {', '.join(full)}, quick check of the whole file" if full else "quick check"
     return Check("integrity", not problems, f"{scope}: ok", problems)
@@ -137,15 +133,15 @@ def _values_check(conn: apsw.Connection, reference: str | None, touched: set[str
 
 
 def _differing_rows(conn, reference: str, table: str, key: list[str], columns: list[str]) -> int:
-    old, new = f"{reference}.{_quote(table)}", f"main.{_quote(table)}"
-    cols = ", ".join(_quote(c) for c in columns)
+    old, new = f"{reference}.{quote(table)}", f"main.{quote(table)}"
+    cols = ", ".join(quote(c) for c in columns)
     if not key:
         sql = f"SELECT count(*) FROM (SELECT {cols} FROM {old} EXCEPT SELECT {cols} FROM {new})"
     else:
-        join = " AND ".join(f"n.{_quote(k)} = o.{_quote(k)}" for k in key)
-        differ = " OR ".join(f"o.{_quote(c)} IS NOT n.{_quote(c)}" for c in columns)
+        join = " AND ".join(f"n.{quote(k)} = o.{quote(k)}" for k in key)
+        differ = " OR ".join(f"o.{quote(c)} IS NOT n.{quote(c)}" for c in columns)
         sql = (f"SELECT count(*) FROM {old} AS o LEFT JOIN {new} AS n ON {join} "
-               f"WHERE n.{_quote(key[0])} IS NULL OR {differ}")
+               f"WHERE n.{quote(key[0])} IS NULL OR {differ}")
     return conn.execute(sql).fetchone()[0]
 
 
