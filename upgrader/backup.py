@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import logging
 import shutil
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -19,19 +19,23 @@ from upgrader import __version__
 from upgrader.errors import BadBackup, DatabaseInUse, UpgradeError, UpgradeFailed
 from upgrader.installation import CONFIG_NAMES, Installation
 from upgrader.journal import write_atomically
+from upgrader.privacy import PRIVATE_DIR, PRIVATE_FILE, make_private
 from upgrader.snapshot import copy_database, database_state, fsync_path, open_database
 from upgrader.validator import row_counts
 
 MANIFEST = "manifest.json"
 DATABASE_FILE = "employee_manager.db"
 FULL_CHECK_LIMIT = 64 * 1024 * 1024
-PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 
 
 @dataclass(frozen=True)
 class Backup:
+    """A verified backup. `privacy_problem` (only set by create_backup): why the backup could
+    not be made readable by its owner only (e.g. a FAT32 stick); None when it is private."""
+
     folder: Path
     manifest: dict
+    privacy_problem: str | None = None
 
     @property
     def size(self) -> int:
@@ -67,9 +71,23 @@ def _new_folder(root: Path, kind: str) -> Path:
     raise UpgradeFailed(f"Could not create a backup folder in {root}.")
 
 
-def _file_entry(folder: Path, name: str, role: str, original: Path, root: Path) -> dict:
+class _Privacy:
+    """Makes the folder, then each file, private; remembers the first reason it could not."""
+
+    def __init__(self) -> None:
+        self.problem: str | None = None
+
+    def apply(self, path: Path) -> None:
+        problem = make_private(path)
+        if problem and not self.problem:
+            self.problem = problem
+            logging.getLogger("wems_upgrade").warning(
+                "the backup could not be made readable by its owner only (%s): %s", path, problem)
+
+
+def _file_entry(folder: Path, name: str, role: str, original: Path, root: Path, privacy: _Privacy) -> dict:
     path = folder / name
-    os.chmod(path, PRIVATE_FILE)
+    privacy.apply(path)
     try:
         relative = original.relative_to(root).as_posix()
     except ValueError:
@@ -78,29 +96,36 @@ def _file_entry(folder: Path, name: str, role: str, original: Path, root: Path) 
             "sha256": sha256_file(path)}
 
 
-def _copy_configs(installation: Installation, folder: Path) -> list[dict]:
+def _copy_configs(installation: Installation, folder: Path, privacy: _Privacy) -> list[dict]:
     entries = []
     for name in CONFIG_NAMES:
         source = installation.root / name
         if source.is_file():
             shutil.copyfile(source, folder / name)
             fsync_path(folder / name)
-            entries.append(_file_entry(folder, name, "config", source, installation.root))
+            entries.append(_file_entry(folder, name, "config", source, installation.root, privacy))
     return entries
 
 
 def create_backup(installation: Installation, source: apsw.Connection, kind: str, details: dict,
                   root: Path | None = None, progress: Callable[[int, int], None] | None = None) -> Backup:
-    """Snapshot the database (WAL content included) and config files into a new private folder, then verify."""
+    """Snapshot the database (WAL content included) and config files into a new private folder, then verify.
+
+    The folder is made private before anything is written into it, then each file. Where that
+    cannot be done (a drive without permissions), the backup is made all the same: the returned
+    Backup says why in `privacy_problem`, and the log has it as a warning.
+    """
     folder = _new_folder(root or default_backup_root(installation), kind)
     try:
+        privacy = _Privacy()
+        privacy.apply(folder)
         state = database_state(installation.database)
         copy_database(source, folder / DATABASE_FILE, progress, journal_mode="delete")
         if database_state(installation.database) != state:
             raise DatabaseInUse("The database changed while it was being backed up: Wareflow EMS is "
                                 "probably open.")
-        files = [_file_entry(folder, DATABASE_FILE, "database", installation.database, installation.root)]
-        files += _copy_configs(installation, folder)
+        files = [_file_entry(folder, DATABASE_FILE, "database", installation.database, installation.root, privacy)]
+        files += _copy_configs(installation, folder, privacy)
         with closing(apsw.Connection(str(folder / DATABASE_FILE), flags=apsw.SQLITE_OPEN_READONLY)) as conn:
             counts = row_counts(conn)
         manifest = {"format": 1, "kind": kind, "created_at": datetime.now(timezone.utc).isoformat(),
@@ -108,7 +133,8 @@ def create_backup(installation: Installation, source: apsw.Connection, kind: str
                     **details, "files": files, "row_counts": counts}
         write_atomically(folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"),
                          PRIVATE_FILE)
-        return verify_backup(folder, rehash=False)
+        privacy.apply(folder / MANIFEST)
+        return replace(verify_backup(folder, rehash=False), privacy_problem=privacy.problem)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
