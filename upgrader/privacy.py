@@ -31,8 +31,8 @@ _TOKEN_USER_CLASS = 1
 _SDDL_REVISION_1 = 1
 _DACL_SECURITY_INFORMATION = 0x00000004
 _PROTECTED_DACL_SECURITY_INFORMATION = 0x80000000
-_SE_DACL_PROTECTED = 0x1000
 _ACCESS_ALLOWED_ACE_TYPE, _ACCESS_DENIED_ACE_TYPE = 0, 1
+_SYSTEM_SID = bytes([1, 1, 0, 0, 0, 0, 0, 5, 18, 0, 0, 0])  # S-1-5-18, LocalSystem
 _ERROR_INSUFFICIENT_BUFFER = 122
 _NO_PERMISSIONS_ERRORS = {1: "ERROR_INVALID_FUNCTION", 50: "ERROR_NOT_SUPPORTED"}
 
@@ -58,7 +58,11 @@ def privacy_problem(path: Path) -> str | None:
     """None if only the current user can open `path`, else what lets others in (or why it is unknown).
 
     POSIX: the current user owns it and neither group nor others have any permission bit.
-    Windows: its DACL is protected, and every ACE that allows anything is the current user's.
+    Windows: it has a DACL, and every ACE of it that allows anything is the current user's or
+    SYSTEM's (the operating system itself, as root is on POSIX; `make_private` grants it nothing).
+    Inherited ACEs are stored in the DACL, so this is who can open it now; whether the DACL is
+    protected (keeps out what the folders above may pass on later) is not checked: Wine, which
+    maps ACLs to mode bits, cannot store that flag.
     """
     try:
         if os.name == "nt":
@@ -115,8 +119,6 @@ def _api():
          [LPVOID, DWORD, DWORD, ctypes.POINTER(wintypes.LPWSTR), ctypes.POINTER(wintypes.ULONG)]),
         (advapi32, "SetFileSecurityW", BOOL, [wintypes.LPCWSTR, DWORD, LPVOID]),
         (advapi32, "GetFileSecurityW", BOOL, [wintypes.LPCWSTR, DWORD, LPVOID, DWORD, ctypes.POINTER(DWORD)]),
-        (advapi32, "GetSecurityDescriptorControl", BOOL,
-         [LPVOID, ctypes.POINTER(wintypes.WORD), ctypes.POINTER(DWORD)]),
         (advapi32, "GetSecurityDescriptorDacl", BOOL,
          [LPVOID, ctypes.POINTER(BOOL), ctypes.POINTER(LPVOID), ctypes.POINTER(BOOL)]),
         (advapi32, "GetAce", BOOL, [LPVOID, DWORD, ctypes.POINTER(LPVOID)]),
@@ -217,17 +219,13 @@ def _windows_check_owner_only(path: Path) -> str | None:
 
     advapi32, _ = _api()
     descriptor = _windows_dacl(path)
-    control, revision = wintypes.WORD(), wintypes.DWORD()
-    _check(advapi32.GetSecurityDescriptorControl(descriptor, ctypes.byref(control), ctypes.byref(revision)),
-           "GetSecurityDescriptorControl")
     present, defaulted, acl = wintypes.BOOL(), wintypes.BOOL(), ctypes.c_void_p()
     _check(advapi32.GetSecurityDescriptorDacl(descriptor, ctypes.byref(present), ctypes.byref(acl),
                                               ctypes.byref(defaulted)), "GetSecurityDescriptorDacl")
     if not present.value or not acl.value:
         return "it has no access control list: everyone can open it"
-    if not control.value & _SE_DACL_PROTECTED:
-        return "its access control list also takes the permissions of the folders above it"
     user = ctypes.create_string_buffer(_windows_user_sid())
+    system = ctypes.create_string_buffer(_SYSTEM_SID)
     ace_count = ctypes.c_uint16.from_address(acl.value + 4).value  # ACL: revision, sbz1, size, count, sbz2
     for index in range(ace_count):
         ace = ctypes.c_void_p()
@@ -238,6 +236,6 @@ def _windows_check_owner_only(path: Path) -> str | None:
         if ace_type != _ACCESS_ALLOWED_ACE_TYPE:
             return f"its access control list holds an entry of type {ace_type}"
         sid = ace.value + 8  # ACE_HEADER (4 bytes), ACCESS_MASK (4 bytes), then the SID
-        if not advapi32.EqualSid(sid, user):
+        if not advapi32.EqualSid(sid, user) and not advapi32.EqualSid(sid, system):
             return "its access control list lets other users or groups in"
     return None
