@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import locale
 import subprocess
+import sys
 from contextlib import closing
 from pathlib import Path
 
@@ -32,7 +34,8 @@ builder = _load_builder()
 def _sources_newer_than(binary: Path) -> bool:
     built = binary.stat().st_mtime
     sources = [*(ROOT / "upgrader").rglob("*.py"), *(ROOT / "migrations").rglob("*.*"),
-               ROOT / "build" / "wems-upgrade.spec"]
+               ROOT / "build" / "wems-upgrade.spec", ROOT / "build" / "exe_metadata.py",
+               ROOT / "build" / "wems-upgrade.ico"]
     return any(p.stat().st_mtime > built for p in sources)
 
 
@@ -45,8 +48,19 @@ def binary() -> Path:
     return path
 
 
+def text_encoding() -> str:
+    """What the executable's text goes to a pipe in: the locale's encoding, which on Windows is the
+    ANSI code page (cp1252 there: "PC-ENTREPÔT-03" is not UTF-8), and UTF-8 elsewhere."""
+    return locale.getencoding() if sys.platform == "win32" else "utf-8"
+
+
 def run(binary: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(binary), *args], capture_output=True, text=True, encoding="utf-8", timeout=300)
+    """Run the executable; stdout decoded strictly (as UTF-8 with --json, which always is), stderr
+    leniently (only its words are checked)."""
+    done = subprocess.run([str(binary), *args], capture_output=True, timeout=300)
+    stdout = done.stdout.decode("utf-8" if "--json" in args else text_encoding()).replace("\r\n", "\n")
+    stderr = done.stderr.decode(text_encoding(), errors="replace").replace("\r\n", "\n")
+    return subprocess.CompletedProcess(done.args, done.returncode, stdout, stderr)
 
 
 def test_version_names_the_embedded_migrations(binary, catalog):
