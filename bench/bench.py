@@ -117,15 +117,40 @@ def backup_only(site: Path, scratch: Path) -> float:
 
 
 def run_command(command: list[str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS (KB) of a child process."""
+    """Wall seconds and peak memory (KB: max RSS, or the peak working set on Windows) of a child process."""
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _pid, status, usage = os.wait4(process.pid, 0)
+    if os.name == "nt":
+        _out, err = process.communicate()
+        code, peak = process.returncode, _windows_peak_kb(process)
+    else:
+        _pid, status, usage = os.wait4(process.pid, 0)
+        err, code, peak = process.stderr.read(), os.waitstatus_to_exitcode(status), usage.ru_maxrss
     seconds = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{command} failed: {process.stderr.read().decode(errors='replace')[-2000:]}")
     process.stderr.close()
-    return seconds, usage.ru_maxrss
+    if code != 0:
+        raise RuntimeError(f"{command} failed: {err.decode(errors='replace')[-2000:]}")
+    return seconds, peak
+
+
+def _windows_peak_kb(process: subprocess.Popen) -> int:
+    """PeakWorkingSetSize of the (exited, still open) process handle, through K32GetProcessMemoryInfo."""
+    import ctypes
+    from ctypes import wintypes
+
+    class Counters(ctypes.Structure):
+        _fields_ = [("cb", wintypes.DWORD), ("PageFaultCount", wintypes.DWORD),
+                    *((name, ctypes.c_size_t) for name in (
+                        "PeakWorkingSetSize", "WorkingSetSize", "QuotaPeakPagedPoolUsage", "QuotaPagedPoolUsage",
+                        "QuotaPeakNonPagedPoolUsage", "QuotaNonPagedPoolUsage", "PagefileUsage",
+                        "PeakPagefileUsage"))]
+
+    counters = Counters(cb=ctypes.sizeof(Counters))
+    get = ctypes.windll.kernel32.K32GetProcessMemoryInfo
+    get.argtypes = [wintypes.HANDLE, ctypes.POINTER(Counters), wintypes.DWORD]
+    if not get(int(process._handle), ctypes.byref(counters), counters.cb):
+        return 0
+    return counters.PeakWorkingSetSize // 1024
 
 
 def commands() -> dict[str, list[str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import locale
 import os
 import shutil
 from contextlib import closing
@@ -17,6 +18,10 @@ from upgrader.installation import locate
 from upgrader.loader import load_catalog
 
 GENERATIONS = list(range(1, 9))
+
+#: The encoding of a child process's text through a pipe: the ANSI code page on Windows (cp1252
+#: on a French or English system), UTF-8 elsewhere. Only --json output is always UTF-8.
+PIPE_ENCODING = locale.getpreferredencoding(False)
 
 # CI runs the same property-test examples every time (a failure there is reproducible); a
 # developer's run explores new ones.

@@ -1,5 +1,6 @@
-"""Power cuts: a real upgrader process is killed (SIGKILL) at every step boundary and at random
-moments; the installation must be as before or fully upgraded, and a re-run must converge."""
+"""Power cuts: a real upgrader process is killed (SIGKILL; TerminateProcess on Windows) at every
+step boundary and at random moments; the installation must be as before or fully upgraded, and a
+re-run must converge."""
 
 from __future__ import annotations
 
@@ -20,7 +21,12 @@ from upgrader.journal import CRASH_ENV
 from upgrader.restore import restore
 from upgrader.upgrade import upgrade
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(os.name != "posix", reason="SIGKILL is POSIX")]
+pytestmark = pytest.mark.slow
+
+#: How a killed process ends: by SIGKILL on POSIX; on Windows os.kill() is TerminateProcess with
+#: the signal's number as exit code (what journal.crashpoint and kill() below both use).
+KILL = getattr(signal, "SIGKILL", signal.SIGTERM)
+KILLED = -KILL if os.name == "posix" else KILL
 
 #: Boundaries of the upgrade's phases, in order; those before BEFORE_FOLD leave the files byte-identical.
 PHASES = ["backup_done", "migrated", "wal_folded", "journal_swapping", "placed_0", "swapped",
@@ -54,7 +60,10 @@ def run_upgrader(root: Path, env_point: str | None = None, kill_after: float | N
                                env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if kill_after is not None:
         time.sleep(kill_after)
-        process.send_signal(signal.SIGKILL)
+        try:
+            os.kill(process.pid, KILL)
+        except OSError:  # Windows: it had already exited
+            pass
     return process.wait(timeout=120)
 
 
@@ -106,7 +115,7 @@ def test_a_kill_at_a_step_boundary_leaves_before_or_after_and_a_rerun_converges(
     root = install(generation)
     original_files, original = user_files(root), (content(root), settings(root))
     code = run_upgrader(root, env_point=point)
-    assert code == -signal.SIGKILL, f"crash point {point} was never reached (exit {code})"
+    assert code == KILLED, f"crash point {point} was never reached (exit {code})"
     CRASH_POINTS_TRIED.append(f"g{generation}:{point}")
     assert_before_or_after(root, original, upgraded_state(generation))
     if point in BEFORE_FOLD or point.startswith("operation_"):
@@ -131,7 +140,7 @@ def test_a_kill_at_random_moments_leaves_before_or_after(install, upgraded_state
         assert attempt <= 20, "could not kill a run in time"
         root = install(generation, name=f"random-{attempt}")
         original = (content(root), settings(root))
-        if run_upgrader(root, kill_after=rng.uniform(0.1, 0.95) * length) != -signal.SIGKILL:
+        if run_upgrader(root, kill_after=rng.uniform(0.1, 0.95) * length) != KILLED:
             continue
         kills += 1
         CRASH_POINTS_TRIED.append(f"g{generation}:random")
@@ -152,7 +161,7 @@ def test_a_kill_during_a_restore_leaves_before_or_restored(install, point):
     env = dict(os.environ, **{CRASH_ENV: point})
     code = subprocess.run([sys.executable, "-m", "upgrader", "--data-dir", str(root), "--restore",
                            str(backup), "--yes"], env=env, capture_output=True).returncode
-    assert code == -signal.SIGKILL, f"crash point {point} was never reached (exit {code})"
+    assert code == KILLED, f"crash point {point} was never reached (exit {code})"
     CRASH_POINTS_TRIED.append(f"restore:{point}")
     assert (content(root), settings(root)) in (upgraded, original)
     restore(locate(root, environ={}), backup)
@@ -164,7 +173,7 @@ def test_a_kill_during_a_restore_leaves_before_or_restored(install, point):
 def test_an_app_started_after_a_crash_before_any_file_was_placed_does_not_block(install, upgraded_state):
     from test_in_use import add_lock
     root = install(3)
-    assert run_upgrader(root, env_point="journal_swapping") == -signal.SIGKILL
+    assert run_upgrader(root, env_point="journal_swapping") == KILLED
     add_lock(root, minutes_ago=30)
     result = upgrade(locate(root, environ={}))
     assert result.recovered and "changed nothing" in result.recovered

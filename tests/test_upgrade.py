@@ -180,8 +180,8 @@ def test_the_upgraded_file_keeps_the_owner_and_mode_of_the_original(install):
 
 def test_network_share_paths_become_uris_sqlite_accepts():
     from upgrader.snapshot import sqlite_uri
-    from pathlib import PureWindowsPath
-    assert sqlite_uri(Path("/srv/wems data/é.db")) == "file:/srv/wems%20data/%C3%A9.db"
+    from pathlib import PurePosixPath, PureWindowsPath
+    assert sqlite_uri(PurePosixPath("/srv/wems data/é.db")) == "file:/srv/wems%20data/%C3%A9.db"
     assert sqlite_uri(PureWindowsPath(r"\\srv-rh\partage\x.db")) == "file:////srv-rh/partage/x.db"
     assert sqlite_uri(PureWindowsPath(r"C:\Wareflow EMS\data\x.db")) == "file:C:/Wareflow%20EMS/data/x.db"
 
