@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import argparse
 import shutil
+import sys
 from pathlib import Path
 
 import apsw
 
 from upgrader import __version__, runlog
 from upgrader.backup import Backup, default_backup_root, list_backups
-from upgrader.console import Console, started_by_double_click
-from upgrader.errors import (EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_SOME_SITES, UpgradeError,
-                             UsageError)
-from upgrader.installation import locate
+from upgrader.console import Console, StopRequests, how_stopped, protect_streams
+from upgrader.errors import (EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_SOME_SITES, EXIT_STOPPED, UpgradeError,
+                             UsageError, stopped)
+from upgrader.installation import CONFIG_NAMES, locate
+from upgrader.journal import journal_path
 from upgrader.loader import load_catalog
 from upgrader.report import (SiteOutcome, error_json, render_backups, render_error, render_outcome,
                              render_plan, render_restore, render_result, render_sites, render_status,
@@ -26,13 +28,22 @@ DEMO_MARKER = ".wems-demo"
 DEMO_GENERATION = 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """Command-line mistakes become a UsageError, reported like any other stop (as JSON with --json)."""
+
+    def error(self, message: str):
+        raise UsageError(f"{message[:1].upper()}{message[1:]}.")
+
+
 def _parser() -> argparse.ArgumentParser:
     codes = "\n".join(f"  {code:>2}  {text}" for code, text in EXIT_CODES.items())
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="wems-upgrade",
         description="Upgrade a Wareflow EMS installation to the newest release, all or nothing.",
         epilog=f"exit codes:\n{codes}", formatter_class=argparse.RawDescriptionHelpFormatter)
     add = parser.add_argument
+    add("folder", nargs="?", type=Path, metavar="DIR",
+        help="the Wareflow EMS folder, as with --data-dir (a folder dropped onto wems-upgrade.exe lands here)")
     add("--data-dir", type=Path, action="append", metavar="DIR",
         help="a Wareflow EMS folder (default: the current folder); repeat it for several installations")
     add("--sites-file", type=Path, metavar="FILE",
@@ -90,8 +101,19 @@ def read_sites_file(path: Path) -> list[Path]:
     return [(path.parent / entry) for entry in entries if entry]
 
 
+def _early_flags(argv: list[str]) -> argparse.Namespace:
+    """--json, --yes and --no-color, read even from a command line the full parser rejects."""
+    probe = _Parser(add_help=False)
+    for flag in ("--json", "--yes", "--no-color"):
+        probe.add_argument(flag, action="store_true")
+    try:
+        return probe.parse_known_args(["--yes" if a == "-y" else a for a in argv])[0]
+    except UpgradeError:
+        return argparse.Namespace(json=False, yes=False, no_color=False)
+
+
 def sites(args: argparse.Namespace) -> list[Path]:
-    found = list(args.data_dir or [])
+    found = ([args.folder] if args.folder else []) + list(args.data_dir or [])
     if args.sites_file:
         found += read_sites_file(args.sites_file)
     return found or [Path(".")]
@@ -137,8 +159,13 @@ def run_upgrade(args: argparse.Namespace, folder: Path, console: Console) -> Upg
     if args.no_backup and not args.dry_run:
         console.confirm("Upgrade WITHOUT a backup? If anything goes wrong later, there will be no way back.",
                         args.yes)
-    result = upgrade(locate(folder), args.to_version, dry_run=args.dry_run, backup=not args.no_backup,
-                     backup_root=args.backup_dir, progress=console.progress(), confirm=confirm)
+    bars = console.progress()
+    try:
+        result = upgrade(locate(folder), args.to_version, dry_run=args.dry_run, backup=not args.no_backup,
+                         backup_root=args.backup_dir, progress=bars, confirm=confirm)
+    finally:
+        if bars:
+            bars.close()
     console.say(render_outcome(result) if shown else render_result(result))
     return result
 
@@ -151,8 +178,33 @@ def _holds_a_database(folder: Path) -> bool:
         return False
 
 
+def _footprint(folder: Path) -> tuple:
+    """Which file each installation name is (a swap puts other files there), and any unfinished journal."""
+    try:
+        installation = locate(folder)
+    except (UpgradeError, OSError):
+        return ()
+    paths = [installation.database] + [installation.root / name for name in CONFIG_NAMES]
+    return tuple(map(_identity, paths)) + (journal_path(installation.database).exists(),)
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _maybe_half_done(folder: Path, before: tuple) -> bool:
+    """False only when the installation is surely as it was: the same files, no unfinished journal."""
+    after = _footprint(folder)
+    return after != before or bool(after and after[-1])
+
+
 def run_one(args: argparse.Namespace, folder: Path, console: Console) -> tuple[int, dict, str]:
     """Do what was asked on one installation: (exit code, JSON object, one-line summary)."""
+    before = _footprint(folder)
     writes = not (args.dry_run or args.status or args.list_backups) and _holds_a_database(folder)
     log_path = runlog.start(folder, writes)
     try:
@@ -180,12 +232,18 @@ def run_one(args: argparse.Namespace, folder: Path, console: Console) -> tuple[i
         error = UpgradeError(f"wems-upgrade met an unexpected problem ({type(exc).__name__}).")
         console.warn(render_error(error, log_path))
         return EXIT_INTERNAL, error_json(error, folder, log_path), error.message
+    except KeyboardInterrupt as exc:
+        error = stopped(how_stopped(exc), half_done=_maybe_half_done(folder, before))
+        runlog.log.warning("stopped by %s: %s", how_stopped(exc), error.advice)
+        console.warn(render_error(error, log_path))
+        return error.exit_code, error_json(error, folder, log_path), error.message
     finally:
         runlog.stop()
 
 
-def run_sites(args: argparse.Namespace, folders: list[Path], console: Console) -> int:
-    """Each installation on its own: one failing never touches the others; a table ends the run."""
+def run_sites(args: argparse.Namespace, folders: list[Path], console: Console) -> tuple[int, dict]:
+    """Each installation on its own: one failing never touches the others; a stop request ends the
+    run; a table ends it. Returns the exit code and the JSON object."""
     outcomes, objects = [], []
     for folder in folders:
         console.say(f"===== {folder} =====")
@@ -193,34 +251,66 @@ def run_sites(args: argparse.Namespace, folders: list[Path], console: Console) -
         outcomes.append(SiteOutcome(folder, code, summary))
         objects.append(obj)
         console.say("")
-    console.say(render_sites(outcomes))
-    code = EXIT_OK if all(o.exit_code == EXIT_OK for o in outcomes) else EXIT_SOME_SITES
-    if args.json:
-        console.raw(to_json({"status": "ok" if code == EXIT_OK else "some_failed", "exit_code": code,
-                             "sites": objects}))
-    return code
+        if code == EXIT_STOPPED:
+            break
+    console.say(render_sites(outcomes, len(folders)))
+    codes = {o.exit_code for o in outcomes}
+    code = EXIT_STOPPED if EXIT_STOPPED in codes else EXIT_OK if codes == {EXIT_OK} else EXIT_SOME_SITES
+    status = {EXIT_OK: "ok", EXIT_STOPPED: "stopped"}.get(code, "some_failed")
+    return code, {"status": status, "exit_code": code, "sites": objects}
+
+
+def _run(args: argparse.Namespace, console: Console) -> tuple[int, dict | None]:
+    """What the parsed command line asks: (exit code, the --json object)."""
+    if args.version:
+        if args.json:
+            return EXIT_OK, {"version": version_text()}
+        console.say(version_text())
+        return EXIT_OK, None
+    if args.demo:
+        args.yes = True
+    try:
+        folders = [make_demo(args.demo, console)] if args.demo else sites(args)
+    except UpgradeError as error:
+        console.warn(render_error(error))
+        return error.exit_code, error_json(error, None)
+    if len(folders) > 1:
+        return run_sites(args, folders, console)
+    code, obj, _summary = run_one(args, folders[0], console)
+    return code, {**obj, "exit_code": code}
+
+
+def _outcome(argv: list[str], console: Console) -> tuple[int, dict | None, bool]:
+    """(exit code, the --json object, whether a double-clicked window should wait before closing)."""
+    try:
+        args = _parser().parse_args(argv)
+    except UsageError as error:
+        console.warn(render_error(error))
+        return error.exit_code, error_json(error, None), True
+    try:
+        code, obj = _run(args, console)
+        return code, obj, not args.version
+    except KeyboardInterrupt as exc:
+        error = stopped(how_stopped(exc), working=False)
+        console.warn(render_error(error))
+        return error.exit_code, error_json(error, None), True
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    console = Console(no_color=args.no_color, quiet=args.json)
+    """Arguments in, exit code out: with --json exactly one JSON object, whatever happens."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    protect_streams()
+    flags = _early_flags(argv)
+    console = Console(no_color=flags.no_color, quiet=flags.json)
+    code = EXIT_STOPPED
     try:
-        if args.version:
-            console.say(version_text()) if not args.json else console.raw(to_json({"version": version_text()}))
-            return EXIT_OK
-        if args.demo:
-            args.yes = True
-        try:
-            folders = [make_demo(args.demo, console)] if args.demo else sites(args)
-        except UpgradeError as error:
-            console.warn(render_error(error))
-            return error.exit_code
-        if len(folders) > 1:
-            return run_sites(args, folders, console)
-        code, obj, _summary = run_one(args, folders[0], console)
-        if args.json:
-            console.raw(to_json({**obj, "exit_code": code}))
-        return code
-    finally:
-        if started_by_double_click() and console.interactive:
-            console.ask("Press Enter to close this window.")
+        with StopRequests() as stop:
+            code, obj, pause = _outcome(argv, console)
+            stop.ignore()
+            if flags.json and obj is not None:
+                console.json(to_json(obj))
+        if pause and not flags.yes and not stop.closing:
+            console.pause()
+    except KeyboardInterrupt:
+        pass
+    return code

@@ -3,8 +3,10 @@ questions, progress bars, and the pause that keeps a double-clicked window open.
 
 from __future__ import annotations
 
+import _thread
 import os
 import re
+import signal
 import sys
 import threading
 import time
@@ -72,9 +74,13 @@ class Console:
         return line
 
     def _write(self, stream: TextIO, text: str) -> None:
+        """A console already closed, or a pipe whose reader has gone, has no one left to read it."""
         text = self._fit(stream, text)
-        stream.write("\n".join(self._paint(line) for line in text.split("\n")) + "\n")
-        stream.flush()
+        try:
+            stream.write("\n".join(self._paint(line) for line in text.split("\n")) + "\n")
+            stream.flush()
+        except (OSError, ValueError):
+            pass
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -84,22 +90,44 @@ class Console:
         if not self.quiet:
             self._write(self.err, text)
 
-    def raw(self, text: str) -> None:
-        """Machine-readable output (--json): never coloured, never dropped."""
-        self.out.write(self._fit(self.out, text) + "\n")
+    def json(self, text: str) -> None:
+        """The --json object as UTF-8 bytes whatever the code page: never coloured, folded or dropped."""
         self.out.flush()
+        buffer = getattr(self.out, "buffer", None)
+        if buffer is None:
+            self.out.write(text + "\n")
+            self.out.flush()
+            return
+        buffer.write((text + "\n").encode("utf-8"))
+        buffer.flush()
 
     @property
     def interactive(self) -> bool:
-        return bool(sys.stdin) and sys.stdin.isatty()
+        return _isatty(sys.stdin)
 
     def ask(self, question: str) -> str:
         if not self.interactive:
             raise UsageError(f"{question} There is no keyboard to answer.",
                              advice="Nothing was changed. Add --yes to answer yes when running without a keyboard.")
-        self.out.write(self._fit(self.out, question) + " ")
-        self.out.flush()
+        stream = self.err if self.quiet else self.out
+        stream.write(self._fit(stream, question) + " ")
+        stream.flush()
         return sys.stdin.readline().strip()
+
+    @property
+    def window_would_vanish(self) -> bool:
+        """A console window opened by a double-click, with a person at it: never a script, a pipe or --json."""
+        return (not self.quiet and self.interactive and _isatty(self.out)
+                and started_by_double_click())
+
+    def pause(self) -> None:
+        """Keep a double-clicked window open until Enter (or Ctrl+C), so its last lines can be read."""
+        if not self.window_would_vanish:
+            return
+        try:
+            self.ask("Press Enter to close this window.")
+        except (KeyboardInterrupt, EOFError, OSError, ValueError):
+            pass
 
     def confirm(self, question: str, assume_yes: bool) -> None:
         """Go on only on a yes (or --yes); anything else stops with nothing changed."""
@@ -158,15 +186,195 @@ class ProgressBars:
             self._close()
 
 
-def started_by_double_click() -> bool:
-    """True on Windows when this program owns its console window (started from Explorer),
-    so the window would vanish before the user can read the result."""
-    if os.name != "nt":
+def windows() -> bool:
+    return os.name == "nt"
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream) and stream.isatty()
+    except (AttributeError, OSError, ValueError):
         return False
+
+
+def protect_streams() -> None:
+    """Text that does not pass through Console (argparse's help, tqdm) never fails to encode."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="replace")
+        except (AttributeError, OSError, ValueError):
+            pass
+
+
+def console_process_count() -> int | None:
+    """How many processes share this console (Windows), or None when there is no way to tell."""
     try:
         import ctypes
         processes = (ctypes.c_uint * 4)()
-        count = ctypes.windll.kernel32.GetConsoleProcessList(processes, 4)
-    except (AttributeError, OSError):
+        return ctypes.windll.kernel32.GetConsoleProcessList(processes, 4)
+    except (AttributeError, OSError, ImportError):
+        return None
+
+
+def _process_table() -> dict[int, tuple[int, str]]:
+    """Every process (Windows): id -> (parent id, program file name)."""
+    import ctypes
+    from ctypes import wintypes
+
+    class Entry(ctypes.Structure):
+        _fields_ = [("dwSize", wintypes.DWORD), ("cntUsage", wintypes.DWORD), ("th32ProcessID", wintypes.DWORD),
+                    ("th32DefaultHeapID", ctypes.c_size_t), ("th32ModuleID", wintypes.DWORD),
+                    ("cntThreads", wintypes.DWORD), ("th32ParentProcessID", wintypes.DWORD),
+                    ("pcPriClassBase", wintypes.LONG), ("dwFlags", wintypes.DWORD),
+                    ("szExeFile", wintypes.WCHAR * 260)]
+
+    kernel32 = ctypes.windll.kernel32
+    kernel32.CreateToolhelp32Snapshot.restype = wintypes.HANDLE
+    snapshot = kernel32.CreateToolhelp32Snapshot(0x2, 0)
+    if not snapshot or snapshot == wintypes.HANDLE(-1).value:
+        raise OSError("no process snapshot")
+    entry = Entry()
+    entry.dwSize = ctypes.sizeof(Entry)
+    table = {}
+    try:
+        found = kernel32.Process32FirstW(snapshot, ctypes.byref(entry))
+        while found:
+            table[entry.th32ProcessID] = (entry.th32ParentProcessID, entry.szExeFile)
+            found = kernel32.Process32NextW(snapshot, ctypes.byref(entry))
+    finally:
+        kernel32.CloseHandle(snapshot)
+    return table
+
+
+def launcher_name() -> str | None:
+    """The program that started this one, past PyInstaller's bootloader (which bears our name); None if unknown."""
+    try:
+        table = _process_table()
+    except (AttributeError, OSError, ImportError, ValueError):
+        return None
+    own_parent, own_name = table.get(os.getpid(), (None, ""))
+    pid = own_parent
+    for _hop in range(3):
+        if pid not in table or table[pid][1].lower() != own_name.lower():
+            break
+        pid = table[pid][0]
+    return table[pid][1] if pid in table else None
+
+
+def started_by_double_click() -> bool:
+    """True on Windows when Explorer started this program in a console window of its own (a
+    double-click, or a folder dropped on it), so the window would vanish before the user can read
+    the result. Task Scheduler and deployment tools also give a fresh console, but are not Explorer."""
+    if not windows():
         return False
-    return count <= (2 if getattr(sys, "frozen", False) else 1)
+    count = console_process_count()
+    if count is None or count > (2 if getattr(sys, "frozen", False) else 1):
+        return False
+    launcher = launcher_name()
+    return launcher is None or launcher.lower() == "explorer.exe"
+
+
+# --- stopping: Ctrl+C, Ctrl+Break, the window closing, a request to terminate ---------------------
+
+STOP_SIGNALS = ("SIGINT", "SIGBREAK", "SIGTERM", "SIGHUP")
+CTRL_CLOSE_EVENT, CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT = 2, 5, 6
+#: Windows ends a process 5 s after its console window is closed.
+CLOSE_GRACE_SECONDS = 4.5
+
+
+class Interrupt(KeyboardInterrupt):
+    """Raised in the main thread by a stop request, so the code running (a journaled swap too) cleans up."""
+
+    def __init__(self, signum: int | None = None, closing: bool = False):
+        super().__init__(signum)
+        self.signum = signum
+        self.closing = closing
+
+    @property
+    def how(self) -> str:
+        if self.closing:
+            return "the window being closed"
+        names = {"SIGBREAK": "Ctrl+Break", "SIGTERM": "a request to stop", "SIGHUP": "the terminal being closed"}
+        return next((text for name, text in names.items()
+                     if self.signum is not None and getattr(signal, name, None) == self.signum), "Ctrl+C")
+
+    @property
+    def at_keyboard(self) -> bool:
+        """Ctrl+C: the person is still there to read what happened."""
+        return not self.closing and self.signum in (None, signal.SIGINT)
+
+
+def how_stopped(exc: BaseException) -> str:
+    return exc.how if isinstance(exc, Interrupt) else "Ctrl+C"
+
+
+class StopRequests:
+    """While active, the first stop request raises Interrupt in the main thread; later ones are
+    ignored, so the clean-up the first one started (undoing a swap) is not itself cut short."""
+
+    active: "StopRequests | None" = None
+
+    def __init__(self):
+        self.previous: dict[int, object] = {}
+        self.stopping = False
+        self.closing = False
+        self.finished = threading.Event()
+
+    def __enter__(self) -> "StopRequests":
+        for name in STOP_SIGNALS:
+            number = getattr(signal, name, None)
+            if number is None:
+                continue
+            try:
+                self.previous[number] = signal.signal(number, self._on_signal)
+            except (ValueError, OSError):
+                pass
+        StopRequests.active = self
+        _watch_console_close()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+        StopRequests.active = None
+        self.finished.set()
+
+    def ignore(self) -> None:
+        """From here on, finishing is quicker than stopping."""
+        self.stopping = True
+
+    def _on_signal(self, signum: int, _frame) -> None:
+        if self.stopping:
+            return
+        self.stopping = True
+        raise Interrupt(signum, closing=self.closing)
+
+
+def on_console_event(event: int) -> bool:
+    """Windows calls this in a thread of its own; returning from a close event ends the process,
+    so it first asks the main thread to stop and waits for it to finish cleanly."""
+    requests = StopRequests.active
+    if event not in (CTRL_CLOSE_EVENT, CTRL_LOGOFF_EVENT, CTRL_SHUTDOWN_EVENT) or requests is None:
+        return False
+    requests.closing = True
+    _thread.interrupt_main(getattr(signal, "SIGBREAK", signal.SIGINT))
+    requests.finished.wait(CLOSE_GRACE_SECONDS)
+    return True
+
+
+_console_handler = None
+
+
+def _watch_console_close() -> None:
+    """Windows only: the C runtime ends the process on a close event without running Python's handlers."""
+    global _console_handler
+    if not windows() or _console_handler is not None:
+        return
+    try:
+        import ctypes
+        from ctypes import wintypes
+        handler_type = ctypes.WINFUNCTYPE(wintypes.BOOL, wintypes.DWORD)
+        _console_handler = handler_type(on_console_event)
+        ctypes.windll.kernel32.SetConsoleCtrlHandler(_console_handler, True)
+    except (AttributeError, OSError, ImportError):
+        _console_handler = None

@@ -15,6 +15,7 @@ EXIT_BAD_CONFIG = 8
 EXIT_BAD_BACKUP = 9
 EXIT_NO_ROOM = 10
 EXIT_SOME_SITES = 11
+EXIT_STOPPED = 12
 
 EXIT_CODES = {
     EXIT_OK: "success: upgraded, or already up to date (nothing to do)",
@@ -29,6 +30,7 @@ EXIT_CODES = {
     EXIT_BAD_BACKUP: "refused: the backup is damaged, changed, or not a wems-upgrade backup",
     EXIT_NO_ROOM: "refused: not enough free disk space, or a folder cannot be written",
     EXIT_SOME_SITES: "several installations: at least one was not upgraded (see the summary table)",
+    EXIT_STOPPED: "stopped by Ctrl+C, Ctrl+Break or the window being closed (the message says if anything changed)",
 }
 
 
@@ -107,3 +109,22 @@ class NoRoom(UpgradeError):
     status = "refused"
     advice = ("Nothing was changed. Free some disk space or make the folder writable "
               "(or choose another place for backups with --backup-dir), then run wems-upgrade again.")
+
+
+class Stopped(UpgradeError):
+    """Ctrl+C, Ctrl+Break, the console window closing, or a request to terminate."""
+
+    exit_code = EXIT_STOPPED
+    status = "stopped"
+    advice = "Nothing was changed: the installation is as it was."
+
+
+def stopped(how: str, *, half_done: bool = False, working: bool = True) -> Stopped:
+    """The stop in words: whether an installation may be left half-changed, and what to do."""
+    if half_done:
+        return Stopped(f"Stopped by {how} while the installation's files were being replaced.",
+                       advice="Run wems-upgrade again: it finishes or undoes the interrupted change. "
+                              "Do not start Wareflow EMS before.")
+    if not working:
+        return Stopped(f"Stopped by {how}.", advice="No installation was being changed at that moment.")
+    return Stopped(f"Stopped by {how}.")

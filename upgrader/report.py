@@ -154,8 +154,9 @@ def render_result(result: UpgradeResult) -> str:
 
 
 def render_error(error: UpgradeError, log_path: Path | None = None) -> str:
-    word = {"refused": "REFUSED", "rolled_back": "FAILED", "usage": "USAGE"}.get(error.status, "ERROR")
-    lines = [f"{word}: {error.message}"] + [f"  - {d}" for d in error.details] + [error.advice]
+    word = {"refused": "REFUSED: ", "rolled_back": "FAILED: ", "usage": "USAGE: ", "stopped": ""}.get(error.status,
+                                                                                                  "ERROR: ")
+    lines = [f"{word}{error.message}"] + [f"  - {d}" for d in error.details] + [error.advice]
     if log_path:
         lines.append(f"Details for support: {log_path}")
     return "\n".join(lines)
@@ -256,11 +257,13 @@ class SiteOutcome:
     summary: str
 
 
-def render_sites(outcomes: list[SiteOutcome]) -> str:
+def render_sites(outcomes: list[SiteOutcome], total: int | None = None) -> str:
     width = max([len("installation")] + [len(str(o.folder)) for o in outcomes])
     lines = ["Summary of all installations", f"  {'installation':<{width}}  exit  result"]
     lines += [f"  {str(o.folder):<{width}}  {o.exit_code:>4}  {OK if o.exit_code == 0 else FAIL} {o.summary}"
               for o in outcomes]
     failed = sum(o.exit_code != 0 for o in outcomes)
     lines.append(f"  {len(outcomes) - failed} of {len(outcomes)} installation(s) succeeded.")
+    if total and total > len(outcomes):
+        lines.append(f"  {total - len(outcomes)} more installation(s) not started: the run was stopped.")
     return "\n".join(lines)
