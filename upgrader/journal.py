@@ -2,15 +2,22 @@
 
 The journal is a small JSON file beside the database, written by temp file + fsync + rename.
 States:
-- "prepared": new files are being written as temps; no target has been touched.
-- "swapping": every temp is complete and fsynced; each target is hard-linked (else copied)
-  to its `aside` name, then the temp is renamed over it, so the target path never goes missing.
+- "prepared": new files are being written as temps; no target has been touched (an aside
+  made early, while the database is still held, is only a copy of it).
+- "swapping": every temp is complete and fsynced; each target is hard-linked (else copied,
+  through a temp) to its `aside` name, then the temp is renamed over it, so the target path
+  never goes missing; a file that goes away is renamed to its aside.
 - "committed": every target is in place; the asides are being deleted.
 
-An error inside this process during "swapping" puts every aside back (nobody can have used
-the new files yet). After a crash, the next run finishes instead: prepared -> delete the
-temps; swapping -> place what is left, but only over targets unchanged since the journal
-was written (anything else stops with a message, changing nothing more); committed -> delete asides.
+Each replacement is, on disk, pending (its temp is still there, or the file to remove),
+placed, or undone (put back). An error inside this process during "swapping" undoes every
+placed one. After a crash, or an undo that failed half-way, the next run decides from the
+files themselves, so the result is always one consistent set, never a mix: nothing placed
+-> drop; nothing undone and the pending targets unchanged since the journal was written ->
+finish (place the rest); else undo every placed one, if none changed since it was placed.
+Anything else stops with a message, changing nothing more. The temps are never deleted
+while the journal says "swapping". Every rename, delete, link and copy waits out another
+program holding the file (upgrader.winfs).
 """
 
 from __future__ import annotations
@@ -18,17 +25,21 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import signal
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Callable
 
 import apsw
 
-from upgrader.errors import UpgradeFailed
+from upgrader.errors import DatabaseInUse, UpgradeFailed
 from upgrader.snapshot import fsync_path, remove_quietly
+from upgrader.winfs import copy, is_sharing_violation, link, replace, unlink
 
 CRASH_ENV = "WEMS_UPGRADE_CRASH_AT"
+PARTIAL = ".wems-upgrade-partial"
+PENDING, PLACED, UNDONE = "pending", "placed", "undone"
+log = logging.getLogger("wems_upgrade")
 
 
 def crashpoint(name: str) -> None:
@@ -46,11 +57,20 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp, path)
+        replace(temp, path)
     except BaseException:
-        remove_quietly(temp)
+        remove_logged(temp)
         raise
     fsync_path(path.parent)
+
+
+def remove_logged(*paths: Path) -> None:
+    """Delete what can be deleted; a file that cannot be deleted now is only logged, never raised."""
+    for path in paths:
+        try:
+            remove_quietly(Path(path))
+        except OSError as exc:
+            log.warning("could not delete %s: %s", path, exc)
 
 
 def file_state(path: Path) -> list | None:
@@ -64,13 +84,17 @@ def file_state(path: Path) -> list | None:
 
 @dataclass
 class Replacement:
-    """`target` gets the content of `new` (None: target goes away); the old file waits at `aside`."""
+    """`target` gets the content of `new` (None: target goes away); the old file waits at `aside`.
+
+    `recorded` and `new_recorded`: the states of target and new file when the swap began.
+    """
 
     target: str
     new: str | None
     aside: str
     keep_aside: bool = False
     recorded: list | None = None
+    new_recorded: list | None = None
 
 
 def journal_path(db: Path) -> Path:
@@ -85,6 +109,12 @@ class FileSwap:
         self.replacements = replacements
         self.temps = [str(t) for t in temps]
         self.state = "new"
+        self.asides_ready: set[str] = set()
+
+    @property
+    def unfinished(self) -> bool:
+        """The journal says files may be half swapped: its temps belong to the next run."""
+        return self.state == "swapping"
 
     def _save(self, state: str) -> None:
         body = {"state": state, "replacements": [asdict(r) for r in self.replacements], "temps": self.temps}
@@ -94,15 +124,27 @@ class FileSwap:
     def prepare(self) -> None:
         self._save("prepared")
 
-    def swap(self) -> None:
-        """Put every new file in place; on any error put everything back."""
+    def set_aside(self, target: Path) -> None:
+        """Make `target`'s aside now, while its owner still holds it; swap() then only renames."""
+        r = next(r for r in self.replacements if r.target == str(target))
+        _keep_aside(target, Path(r.aside))
+        self.asides_ready.add(r.target)
+
+    def swap(self, ready: Callable[[], None] | None = None) -> None:
+        """Put every new file in place; on any error put everything back.
+
+        `ready` runs once the journal says "swapping", before the first rename (it may refuse).
+        """
         for r in self.replacements:
             r.recorded = file_state(Path(r.target))
+            r.new_recorded = file_state(Path(r.new)) if r.new else None
         self._save("swapping")
         crashpoint("journal_swapping")
         try:
+            if ready:
+                ready()
             for index, r in enumerate(self.replacements):
-                place(r)
+                place(r, aside_ready=r.target in self.asides_ready)
                 crashpoint(f"placed_{index}")
         except BaseException:
             self.rollback()
@@ -117,88 +159,136 @@ class FileSwap:
             raise
         crashpoint("journal_committed")
         finish(self.replacements, self.temps)
-        remove_quietly(self.path)
+        remove_logged(self.path)
         self.state = "done"
 
     def abandon(self) -> None:
-        """Clean up after a run that ended before swap(): temps and journal go. A journal whose
-        swap is not finished or undone is kept, for the next run to finish."""
+        """Clean up after a run that ended before swap(): temps, early asides and journal go. A
+        journal whose swap is not finished or undone is kept, for the next run to decide."""
         if self.state in ("new", "prepared"):
-            remove_quietly(*map(Path, self.temps), self.path)
+            _drop(self.replacements, self.temps)
+            remove_logged(self.path)
 
     def rollback(self) -> None:
         """After swap() in this same process: put every target back as it was. If that fails
-        half-way, the journal stays and the next run finishes the swap instead."""
+        half-way, the journal and the temps stay and the next run finishes or undoes the swap."""
         try:
-            for r in reversed(self.replacements):
-                aside, target = Path(r.aside), Path(r.target)
-                if aside.exists():
-                    _put_back(aside, target)
-                elif r.recorded is None and r.new and not Path(r.new).exists():
-                    remove_quietly(target)
-                fsync_path(target.parent)
+            undo(self.replacements)
         except OSError as exc:
             raise UpgradeFailed("The change could not be completed nor fully undone "
                                 f"({exc}). Run wems-upgrade again: it will finish it.",
                                 advice="Do not start Wareflow EMS before wems-upgrade has run again.") from exc
-        remove_quietly(*map(Path, self.temps), self.path)
+        remove_logged(*self.temps, self.path)
         self.state = "rolled_back"
+
+
+def status(r: Replacement) -> str:
+    """Where one replacement is on disk: PENDING, PLACED or UNDONE (put back)."""
+    target, aside = Path(r.target), Path(r.aside)
+    if r.new is None:
+        return PLACED if r.recorded is not None and not target.exists() and aside.exists() else PENDING
+    if Path(r.new).exists():
+        return PENDING
+    placed = aside.exists() if r.recorded is not None else target.exists()
+    return PLACED if placed else UNDONE
 
 
 def _put_back(aside: Path, target: Path) -> None:
     """Move `aside` back to `target` (if both are still links to one file, POSIX rename would do nothing)."""
     if target.exists() and os.path.samefile(aside, target):
-        aside.unlink()
+        unlink(aside)
     else:
-        os.replace(aside, target)
+        replace(aside, target)
+
+
+def _our_aside(r: Replacement) -> bool:
+    """An aside of a pending replacement that this swap made (not one kept from an earlier upgrade)."""
+    aside, target = Path(r.aside), Path(r.target)
+    if not aside.exists():
+        return False
+    return not r.keep_aside or (target.exists() and os.path.samefile(aside, target))
+
+
+def _undo_one(r: Replacement) -> None:
+    state, target = status(r), Path(r.target)
+    if state == PLACED and r.new and r.recorded is None:
+        unlink(target)
+    elif state == PLACED:
+        _put_back(Path(r.aside), target)
+    elif state == PENDING and _our_aside(r):
+        unlink(Path(r.aside))
+    fsync_path(target.parent)
+
+
+def undo(replacements: list[Replacement]) -> None:
+    """Put back every placed replacement, last first, and delete the asides made for pending ones."""
+    for r in reversed(replacements):
+        _undo_one(r)
+    remove_logged(*(f"{r.aside}{PARTIAL}" for r in replacements))
 
 
 def _keep_aside(target: Path, aside: Path) -> None:
     """The old file also at `aside`: a hard link (instant, and `target` never goes missing), else a copy."""
     remove_quietly(aside)
     try:
-        os.link(target, aside)
-    except OSError:
-        shutil.copy2(target, aside)
-        fsync_path(aside)
+        link(target, aside)
+    except OSError as exc:
+        log.info("no hard link for %s (%s): copying it", target, exc)
+        _copy_aside(target, aside)
 
 
-def place(r: Replacement) -> None:
+def _copy_aside(target: Path, aside: Path) -> None:
+    """A complete copy at `aside`, or none: copied to a temp, fsynced, then renamed."""
+    partial = aside.with_name(aside.name + PARTIAL)
+    try:
+        copy(target, partial)
+        fsync_path(partial)
+        replace(partial, aside)
+    except BaseException:
+        remove_logged(partial)
+        raise
+
+
+def place(r: Replacement, aside_ready: bool = False) -> None:
     """Move one new file in over its target, keeping the old one at `aside`."""
     target = Path(r.target)
-    if target.exists():
-        _keep_aside(target, Path(r.aside))
-    if r.new:
-        os.replace(r.new, target)
+    if r.new is None:
+        if target.exists():
+            replace(target, r.aside)
     else:
-        remove_quietly(target)
+        if target.exists() and not aside_ready:
+            _keep_aside(target, Path(r.aside))
+        replace(r.new, target)
     fsync_path(target.parent)
-
-
-def _pending(r: Replacement) -> bool:
-    return Path(r.new).exists() if r.new else Path(r.target).exists()
 
 
 def finish(replacements: list[Replacement], temps: list[str]) -> None:
     """Delete the asides not kept and the temps; a file that cannot be deleted now is only logged."""
-    leftovers = [Path(r.aside) for r in replacements if not r.keep_aside] + [Path(t) for t in temps]
-    for path in leftovers:
-        try:
-            remove_quietly(path)
-        except OSError as exc:
-            logging.getLogger("wems_upgrade").warning("could not delete %s: %s", path, exc)
+    remove_logged(*[r.aside for r in replacements if not r.keep_aside], *temps)
 
 
-def _roll_forward(replacements: list[Replacement]) -> None:
-    pending = [r for r in replacements if _pending(r)]
-    changed = [r.target for r in pending if file_state(Path(r.target)) != r.recorded]
-    if changed:
-        raise UpgradeFailed("An interrupted upgrade cannot be finished: these files changed after it "
-                            "stopped, so wems-upgrade leaves everything as it is:", changed,
-                            advice="Put the installation back with wems-upgrade --restore <backup>, "
-                                   "or send this message to support.")
-    for r in pending:
-        place(r)
+def _drop(replacements: list[Replacement], temps: list[str]) -> None:
+    """Nothing was placed: delete the temps and the asides made early (never one kept from before)."""
+    remove_logged(*temps, *(f"{r.aside}{PARTIAL}" for r in replacements))
+    remove_logged(*(r.aside for r in replacements if _our_aside(r)))
+
+
+def _can_finish(replacements: list[Replacement]) -> bool:
+    """Nothing was put back yet, and every target still to replace is as the journal recorded it."""
+    states = [status(r) for r in replacements]
+    return UNDONE not in states and all(file_state(Path(r.target)) == r.recorded
+                                        for r, s in zip(replacements, states) if s == PENDING)
+
+
+def _can_undo(replacements: list[Replacement]) -> bool:
+    """Every placed new file is still as it was written (nobody used it since)."""
+    return all(file_state(Path(r.target)) == r.new_recorded for r in replacements
+               if r.new and r.new_recorded is not None and status(r) == PLACED)
+
+
+def _changed_files(replacements: list[Replacement]) -> list[str]:
+    return [r.target for r in replacements if status(r) != UNDONE and file_state(Path(r.target)) not in
+            (r.recorded, r.new_recorded)]
 
 
 def roll_back_hot_journal(db: Path) -> None:
@@ -215,38 +305,82 @@ def roll_back_hot_journal(db: Path) -> None:
             conn.close()
 
 
-def recover(db: Path, *, discard_unfinishable: bool = False) -> str | None:
-    """Finish an interrupted run; return what was done, in words, or None if there was none.
+FINISHED = "An interrupted upgrade was finished: its new files had all been written before it stopped."
+UNDONE_MESSAGE = "An interrupted upgrade was undone: its files were put back as they were before it."
+NOTHING = "An interrupted upgrade had changed nothing; its temporary files were removed."
+COMMITTED = "An interrupted upgrade had already finished; its leftover files were removed."
+DROPPED = "An interrupted upgrade that could no longer be finished was dropped."
 
-    A swap that had placed nothing yet is simply dropped (nothing was changed). With
-    `discard_unfinishable` (a restore, which replaces every file anyway), a swap that can no
-    longer be finished is dropped too, its files left as they are.
+
+class Unfinishable(UpgradeFailed):
+    """Files changed since the interrupted swap: neither finishing nor undoing it is safe."""
+
+
+def _settle(replacements: list[Replacement], temps: list[str]) -> str:
+    """Finish or undo an interrupted swap, whichever gives one consistent set (see the module doc)."""
+    if all(status(r) == PENDING for r in replacements):
+        _drop(replacements, temps)
+        return NOTHING
+    if _can_finish(replacements):
+        try:
+            for r in replacements:
+                if status(r) == PENDING:
+                    place(r)
+            finish(replacements, temps)
+            return FINISHED
+        except OSError as exc:
+            log.warning("finishing the interrupted upgrade failed (%s): undoing it", exc)
+    if not _can_undo(replacements):
+        raise Unfinishable("An interrupted upgrade cannot be finished: these files changed after it "
+                           "stopped, so wems-upgrade leaves everything as it is:", _changed_files(replacements),
+                           advice="Put the installation back with wems-upgrade --restore <backup>, "
+                                  "or send this message to support.")
+    undo(replacements)
+    remove_logged(*temps)
+    return UNDONE_MESSAGE
+
+
+def _recover_state(state: str, replacements: list[Replacement], temps: list[str]) -> str:
+    if state == "committed":
+        finish(replacements, temps)
+        return COMMITTED
+    if state == "prepared":
+        _drop(replacements, temps)
+        return NOTHING
+    return _settle(replacements, temps)
+
+
+def recover(db: Path, *, discard_unfinishable: bool = False) -> str | None:
+    """Finish or undo an interrupted run; return what was done, in words, or None if there was none.
+
+    With `discard_unfinishable` (a restore, which replaces every file anyway), a swap that can no
+    longer be finished nor undone is dropped, its files left as they are.
     """
     path = journal_path(db)
-    remove_quietly(path.with_name(f"{path.name}.wems-upgrade-tmp"))
+    remove_logged(path.with_name(f"{path.name}.wems-upgrade-tmp"))
     roll_back_hot_journal(db)
     if not path.exists():
         return None
     body = json.loads(path.read_text(encoding="utf-8"))
     replacements = [Replacement(**r) for r in body["replacements"]]
-    state = body["state"]
-    if state == "swapping" and all(_pending(r) for r in replacements):
-        state = "prepared"
-    if state == "swapping":
-        try:
-            _roll_forward(replacements)
-        except UpgradeFailed:
-            if not discard_unfinishable:
-                raise
-            remove_quietly(*map(Path, body["temps"]), path)
-            return "An interrupted upgrade that could no longer be finished was dropped."
-        state = "committed"
-        message = "An interrupted upgrade was finished: its new files had all been written before it stopped."
-    else:
-        message = ("An interrupted upgrade had already finished; its leftover files were removed."
-                   if state == "committed" else
-                   "An interrupted upgrade had changed nothing; its temporary files were removed.")
-    if state == "committed":
-        finish(replacements, body["temps"])
-    remove_quietly(*map(Path, body["temps"]), path)
+    try:
+        message = _recover_state(body["state"], replacements, body["temps"])
+    except Unfinishable:
+        if not discard_unfinishable:
+            raise
+        message = DROPPED
+    except OSError as exc:
+        raise _stuck(exc) from exc
+    remove_logged(*body["temps"], path)
     return message
+
+
+def _stuck(exc: OSError) -> DatabaseInUse | UpgradeFailed:
+    """The error of a recovery that could not move a file: the journal stays for the next run."""
+    message = f"An interrupted upgrade could not be finished nor undone yet ({exc})."
+    advice = "Nothing more was changed. Run wems-upgrade again; do not start Wareflow EMS before."
+    if isinstance(exc, PermissionError) or is_sharing_violation(exc):
+        return DatabaseInUse(message + " Another program has the file open.",
+                             advice="Close Wareflow EMS (and any program showing these files) on every "
+                                    "computer, then run wems-upgrade again; do not start Wareflow EMS before.")
+    return UpgradeFailed(message, advice=advice)

@@ -11,6 +11,7 @@ from typing import Callable
 import apsw
 
 from upgrader.errors import BadInstallation, DatabaseInUse
+from upgrader.winfs import unlink
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 PAGES_PER_STEP = 4096
@@ -177,8 +178,6 @@ def copy_owner_and_mode(source: Path, dest: Path) -> None:
 
 
 def remove_quietly(*paths: Path) -> None:
+    """Delete each file that exists, waiting out another program holding it (upgrader.winfs)."""
     for path in paths:
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            pass
+        unlink(path)
