@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from contextlib import closing
 from dataclasses import dataclass, replace
@@ -18,6 +17,7 @@ from upgrader.loader import load_catalog
 from upgrader.locks import check_app_closed, installation_lock
 from upgrader.preflight import check_space, check_writable, measure
 from upgrader.snapshot import copy_owner_and_mode, fsync_path, hold_exclusive, open_database
+from upgrader.upgrade import set_aside_while_held
 
 TEMP_SUFFIX = ".wems-upgrade-restore"
 ASIDE_SUFFIX = ".wems-upgrade-old"
@@ -78,9 +78,7 @@ def _swap_holding(db: Path, swap: FileSwap, hold: bool) -> None:
     """Swap while holding an exclusive lock on the current database (if it is readable)."""
     holder = hold_exclusive(db) if hold else None
     try:
-        if holder and os.name == "nt":
-            holder.close()
-        swap.swap()
+        swap.swap(set_aside_while_held(db, swap, holder) if holder else None)
     finally:
         if holder:
             holder.close()

@@ -20,12 +20,12 @@ from typing import Callable
 
 import apsw
 
-from upgrader import __version__
+from upgrader import __version__, winfs
 from upgrader.backup import DATABASE_FILE, Backup, create_backup, default_backup_root
 from upgrader.errors import DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed
 from upgrader.executor import Outcome, in_transaction, run_steps
 from upgrader.installation import Installation, find_config
-from upgrader.journal import FileSwap, Replacement, crashpoint, journal_path, recover
+from upgrader.journal import FileSwap, Replacement, crashpoint, journal_path, recover, remove_logged
 from upgrader.loader import Catalog, load_catalog
 from upgrader.config import ConfigPlan, plan_config
 from upgrader.config import replacements as config_replacements
@@ -35,7 +35,7 @@ from upgrader.preflight import SpaceNeeds, check_space, check_writable, measure
 from upgrader.runlog import log
 from upgrader.recorder import record_app_migrations, record_history
 from upgrader.snapshot import (attach_readonly, check_database_file, copy_database, copy_file, copy_owner_and_mode, database_state,
-                               fsync_path, hold_exclusive, open_database, remove_quietly)
+                               fsync_path, hold_exclusive, open_database)
 from upgrader.validator import Check, collect_facts, validate
 
 Progress = Callable[[str, int, int], None]
@@ -142,9 +142,15 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
     except UpgradeError as error:
         raise _with_backup(error, result)
     finally:
-        if swap and not options.dry_run:
-            swap.abandon()
-        remove_quietly(work, Path(f"{work}-journal"), Path(f"{work}-wal"), Path(f"{work}-shm"))
+        _clean_up(swap if not options.dry_run else None, work)
+
+
+def _clean_up(swap: FileSwap | None, work: Path) -> None:
+    """Delete the temps, unless a half-done swap still needs them; a failure here is only logged."""
+    if swap:
+        swap.abandon()
+    if not (swap and swap.unfinished):
+        remove_logged(work, Path(f"{work}-journal"), Path(f"{work}-wal"), Path(f"{work}-shm"))
 
 
 def _log_plan(result: UpgradeResult) -> None:
@@ -234,14 +240,14 @@ def _swap_in(db: Path, swap: FileSwap, before: tuple) -> None:
     work = next((Path(r.new) for r in swap.replacements if r.target == str(db)), None)
     holder = None
     try:
+        ready = None
         if work:
             copy_owner_and_mode(db, work)
             fsync_path(work)
             holder = hold_exclusive(db, before)
             crashpoint("wal_folded")
-            if os.name == "nt":
-                holder.close()
-        swap.swap()
+            ready = set_aside_while_held(db, swap, holder)
+        swap.swap(ready)
     except PermissionError as exc:
         raise DatabaseInUse(f"A file could not be replaced ({exc}): another program has it "
                             "open. The upgrade was undone.") from exc
@@ -250,6 +256,23 @@ def _swap_in(db: Path, swap: FileSwap, before: tuple) -> None:
             holder.close()
     crashpoint("swapped")
     swap.complete()
+
+
+def set_aside_while_held(db: Path, swap: FileSwap, holder: apsw.Connection) -> Callable[[], None]:
+    """Keep the original aside (a copy where no hard link can be made) while nobody else can
+    write it. Where an open file cannot be renamed (Windows), let go of it, and return the
+    check that nobody wrote it since, to run just before the rename."""
+    held = database_state(db)
+    swap.set_aside(db)
+    if not winfs.OPEN_FILES_BLOCK_RENAME:
+        return lambda: None
+    holder.close()
+
+    def unchanged() -> None:
+        if database_state(db) != held:
+            raise DatabaseInUse("The database changed while it was being replaced: Wareflow EMS is "
+                                "probably open. The upgrade was undone.")
+    return unchanged
 
 
 def migrate_copy(path: Path, plan: Plan, reference: Path,
