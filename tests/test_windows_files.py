@@ -250,3 +250,15 @@ def test_a_write_after_the_hold_is_let_go_stops_the_rename(install, windows_file
     assert "changed while it was being replaced" in capsys.readouterr().err
     assert generation(root) == 2 and (root / "config.json").exists()
     assert (root / "data" / "employee_manager.db").exists() and leftovers(root) == []
+
+
+def test_a_restore_waits_out_transient_holds_and_puts_the_old_set_back(install, windows_files):
+    from upgrader.restore import restore
+    root = install(2)
+    original = content(root)
+    backup = upgrade(locate(root, environ={})).backup.folder
+    windows_files.hold(database(root), times=3)
+    windows_files.hold(root / "config.yaml", times=3)
+    restore(locate(root, environ={}), backup)
+    assert assert_consistent(root, original) == "old"
+    assert leftovers(root) == []
