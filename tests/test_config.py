@@ -166,14 +166,13 @@ def test_a_failing_rename_of_the_old_settings_puts_everything_back(install, monk
     from conftest import content
     root = install(1)
     original = content(root)
-    real_link = os.link
+    real_replace = os.replace
 
     def refuse(src, dst):
         if str(src).endswith("config.json"):
             raise OSError(5, "Input/output error")
-        return real_link(src, dst)
-    monkeypatch.setattr("upgrader.journal.os.link", refuse)
-    monkeypatch.setattr("upgrader.journal.shutil.copy2", lambda *a: (_ for _ in ()).throw(OSError(5, "I/O")))
+        return real_replace(src, dst)
+    monkeypatch.setattr("upgrader.journal.os.replace", refuse)
     with pytest.raises(errors.UpgradeError):
         upgrade(locate(root, environ={}))
     assert content(root) == original
