@@ -25,11 +25,13 @@ from upgrader.installation import locate
 
 
 class Stream(io.BytesIO):
-    """The bytes behind a standard stream: the console itself (a tty), or a pipe or file."""
+    """The bytes behind a standard stream: the console itself (a tty), or a pipe or file; or NUL,
+    a character device for which Windows' isatty() is true although no person is there."""
 
-    def __init__(self, data: bytes = b"", tty: bool = False):
+    def __init__(self, data: bytes = b"", tty: bool = False, nul: bool = False):
         super().__init__(data)
-        self.tty = tty
+        self.tty = tty or nul
+        self.nul = nul
 
     def isatty(self) -> bool:
         return self.tty
@@ -47,16 +49,18 @@ class WindowsConsole:
         monkeypatch.setattr(console, "windows", lambda: True)
         monkeypatch.setattr(console, "console_process_count", lambda: self.processes)
         monkeypatch.setattr(console, "launcher_name", lambda: self.launcher)
+        monkeypatch.setattr(console, "is_console", lambda stream: not getattr(stream.buffer, "nul", False))
+        monkeypatch.setattr(console, "_enable_ansi", lambda stream: True)
         self.keyboard("\n")
         self.screen()
 
-    def keyboard(self, typed: str = "\n", tty: bool = True) -> None:
-        self.stdin = io.TextIOWrapper(Stream(typed.encode(), tty), encoding="utf-8")
+    def keyboard(self, typed: str = "\n", tty: bool = True, nul: bool = False) -> None:
+        self.stdin = io.TextIOWrapper(Stream(typed.encode(), tty, nul), encoding="utf-8")
 
-    def screen(self, encoding: str = "utf-8", out_tty: bool = True, err_tty: bool = True) -> None:
-        """stdout and stderr: the console, or redirected (`> file`, a pipe) with the ANSI code page."""
+    def screen(self, encoding: str = "utf-8", out_tty: bool = True, err_tty: bool = True, nul: bool = False) -> None:
+        """stdout and stderr: the console, or redirected (`> file`, a pipe, NUL) with the ANSI code page."""
         self.encoding = encoding
-        self.out, self.err = Stream(tty=out_tty), Stream(tty=err_tty)
+        self.out, self.err = Stream(tty=out_tty, nul=nul), Stream(tty=err_tty, nul=nul)
         self.stdout = io.TextIOWrapper(self.out, encoding=encoding, newline="\n")
         self.stderr = io.TextIOWrapper(self.err, encoding=encoding, newline="\n")
 
@@ -137,6 +141,22 @@ def test_never_a_pause_when_a_stream_is_redirected(up_to_date, windows, out_tty,
     assert windows.run("--data-dir", root) == errors.EXIT_OK
     assert not windows.paused
     assert windows.unread_keys == "\n"
+
+
+@pytest.mark.parametrize("redirect", ["stdin", "stdout"])
+def test_nul_is_not_a_person_although_windows_calls_it_a_tty(up_to_date, windows, redirect):
+    """`< NUL` / `> NUL`, as services and deployment tools run programs: no pause, no question, no colour."""
+    root = up_to_date
+    windows.monkeypatch.delenv("NO_COLOR")
+    if redirect == "stdout":
+        windows.screen(nul=True)
+    else:
+        windows.keyboard(nul=True)
+    assert windows.run("--data-dir", root) == errors.EXIT_OK
+    assert not windows.paused
+    assert windows.unread_keys == "\n"
+    if redirect == "stdout":
+        assert "\033[" not in windows.text, "no colour codes into NUL"
 
 
 @pytest.mark.parametrize("processes,launcher", [(3, "explorer.exe"), (1, "svchost.exe"), (1, "CcmExec.exe"),

@@ -47,11 +47,23 @@ def to_ascii(text: str) -> str:
 
 
 def wants_color(stream: TextIO, no_color: bool) -> bool:
-    if no_color or "NO_COLOR" in os.environ or not hasattr(stream, "isatty") or not stream.isatty():
+    if no_color or "NO_COLOR" in os.environ or not _isatty(stream):
         return False
-    if os.name == "nt":
-        os.system("")  # lets Windows 10+ consoles interpret ANSI colour codes
-    return True
+    return not windows() or _enable_ansi(stream)
+
+
+def _enable_ansi(stream: TextIO) -> bool:
+    """Let a Windows 10+ console interpret ANSI colour codes (virtual terminal processing)."""
+    import ctypes
+    import msvcrt
+
+    enable_virtual_terminal_processing = 0x0004
+    kernel32 = ctypes.windll.kernel32
+    handle = msvcrt.get_osfhandle(stream.fileno())
+    mode = ctypes.c_uint32()
+    if not kernel32.GetConsoleMode(handle, ctypes.byref(mode)):
+        return False
+    return bool(kernel32.SetConsoleMode(handle, mode.value | enable_virtual_terminal_processing))
 
 
 class Console:
@@ -138,7 +150,7 @@ class Console:
 
     def progress(self) -> Callable[[str, int, int], None] | None:
         """A callback drawing one tqdm bar per stage on stderr; None when stderr is not a terminal."""
-        if self.quiet or not hasattr(self.err, "isatty") or not self.err.isatty():
+        if self.quiet or not _isatty(self.err):
             return None
         return ProgressBars(self.err)
 
@@ -191,10 +203,24 @@ def windows() -> bool:
 
 
 def _isatty(stream) -> bool:
+    """A terminal a person reads. On Windows isatty() is also true for NUL (`> NUL`, services, Task
+    Scheduler), so there the handle must be a real console: GetConsoleMode succeeds only on one."""
     try:
-        return bool(stream) and stream.isatty()
+        if not (stream and stream.isatty()):
+            return False
+        return not windows() or is_console(stream)
     except (AttributeError, OSError, ValueError):
         return False
+
+
+def is_console(stream) -> bool:
+    """Windows: the stream's handle is a console (GetConsoleMode fails on NUL, files and pipes)."""
+    import ctypes
+    import msvcrt
+
+    mode = ctypes.c_uint32()
+    handle = msvcrt.get_osfhandle(stream.fileno())
+    return bool(ctypes.windll.kernel32.GetConsoleMode(handle, ctypes.byref(mode)))
 
 
 def protect_streams() -> None:
