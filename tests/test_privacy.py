@@ -4,6 +4,7 @@ Windows; a drive that keeps no permissions does not stop the backup, it is repor
 from __future__ import annotations
 
 import logging
+import json
 import os
 import re
 import stat
@@ -176,3 +177,18 @@ def test_on_windows_every_file_of_a_backup_is_private(install, caplog):
     assert _only_the_user(privacy.windows_sddl(result.backup.folder), sid, "OICI")
     for path in result.backup.folder.iterdir():
         assert _only_the_user(privacy.windows_sddl(path), sid, ""), (path.name, privacy.windows_sddl(path))
+
+
+@posix_only
+def test_the_report_and_json_say_when_a_backup_is_not_private(install, monkeypatch, capsys):
+    from upgrader.cli import main
+
+    def refuse(path, mode):
+        raise PermissionError(1, "Operation not permitted", str(path))
+
+    monkeypatch.setattr(privacy, "os", _OsWith(refuse))
+    root = install(4)
+    assert main(["--yes", "--data-dir", str(root)]) == 0
+    assert "Not private: Operation not permitted" in capsys.readouterr().out
+    assert main(["--yes", "--json", "--data-dir", str(install(5, name="json"))]) == 0
+    assert json.loads(capsys.readouterr().out)["backup_private"] is False

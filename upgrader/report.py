@@ -88,9 +88,13 @@ def _backup_lines(result: UpgradeResult) -> list[str]:
                           f"{human_size(space.backup_size)} ({human_size(space.free_for_backup)} free there)."]
     if not result.backup:
         return ["Backup", f"  {WARN} No backup was made (--no-backup)."]
-    return ["Backup", f"  {OK} {result.backup.folder}",
-            f"       {human_size(result.backup.size)}, verified; "
-            f"{human_size(space.free_for_backup)} was free before it"]
+    lines = ["Backup", f"  {OK} {result.backup.folder}",
+             f"       {human_size(result.backup.size)}, verified; "
+             f"{human_size(space.free_for_backup)} was free before it"]
+    if result.backup.privacy_problem:
+        lines.append(f"  {WARN} Not private: {result.backup.privacy_problem}. Anyone who can open "
+                     f"{result.backup.folder.parent} can read this backup.")
+    return lines
 
 
 def settings_diff(before: dict, after: dict) -> list[str]:
@@ -229,6 +233,7 @@ def result_json(result: UpgradeResult, log_path: Path | None = None) -> dict:
                   for step, outs in _by_step(result.outcomes or list(plan.outcomes))],
         "app_migrations_recorded": list(plan.app_migrations) if result.status == "upgraded" else [],
         "backup": str(result.backup.folder) if result.backup else None,
+        "backup_private": result.backup.privacy_problem is None if result.backup else None,
         "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail, "problems": list(c.problems)}
                    for c in result.checks],
         "config": None if not config or not config.source else {
