@@ -72,7 +72,7 @@ def test_version_names_the_embedded_migrations(binary, catalog):
 
 @pytest.mark.parametrize("generation", GENERATIONS)
 def test_the_binary_upgrades_every_generation(binary, install, catalog, generation):
-    root = install(generation)
+    root = install(generation, name=f"PC-ENTREPÔT-{generation:02}")
     done = run(binary, "--yes", "--json", "--data-dir", str(root))
     assert done.returncode == 0, done.stdout + done.stderr
     result = json.loads(done.stdout)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -73,3 +74,23 @@ def test_the_module_runs_as_a_program(install):
                           capture_output=True, text=True, encoding=PIPE_ENCODING)
     assert done.returncode == 0, done.stderr
     assert "Done" in done.stdout
+
+
+@pytest.mark.parametrize("args", [["--yes"], ["--dry-run"], ["--status"]])
+def test_json_through_a_pipe_is_one_utf8_object_whatever_the_code_page(install, args):
+    """A script reading --json gets UTF-8 (a Windows pipe otherwise carries cp1252) and nothing else."""
+    root = install(2, name="PC-ENTREPÔT-03")
+    done = subprocess.run([sys.executable, "-m", "upgrader", "--json", *args, "--data-dir", str(root)],
+                          capture_output=True, stdin=subprocess.DEVNULL, timeout=300)
+    assert done.returncode == 0, done.stderr.decode(PIPE_ENCODING, "replace")
+    result = json.loads(done.stdout.decode("utf-8"))
+    assert result["installation"].endswith("PC-ENTREPÔT-03")
+
+
+def test_text_through_a_pipe_is_readable_in_the_pipes_code_page(install):
+    root = install(2, name="PC-ENTREPÔT-03")
+    done = subprocess.run([sys.executable, "-m", "upgrader", "--dry-run", "--data-dir", str(root)],
+                          capture_output=True, stdin=subprocess.DEVNULL, timeout=300)
+    assert done.returncode == 0
+    out = done.stdout.decode(PIPE_ENCODING)
+    assert "PC-ENTREPÔT-03" in out and "DRY RUN" in out
