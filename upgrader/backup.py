@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import shutil
 from contextlib import closing
 from dataclasses import dataclass, replace
@@ -16,9 +17,10 @@ from typing import Callable
 import apsw
 
 from upgrader import __version__
-from upgrader.errors import BadBackup, DatabaseInUse, UpgradeError, UpgradeFailed
+from upgrader.errors import BadBackup, DatabaseInUse, UpgradeError, UpgradeFailed, damaged_database
 from upgrader.installation import CONFIG_NAMES, Installation
 from upgrader.journal import write_atomically
+from upgrader.locks import hold_file_lock, is_abandoned
 from upgrader.privacy import PRIVATE_DIR, PRIVATE_FILE, make_private
 from upgrader.snapshot import copy_database, database_state, fsync_path, open_database
 from upgrader.validator import row_counts
@@ -26,6 +28,15 @@ from upgrader.validator import row_counts
 MANIFEST = "manifest.json"
 DATABASE_FILE = "employee_manager.db"
 FULL_CHECK_LIMIT = 64 * 1024 * 1024
+INCOMPLETE_MARKER = ".wems-upgrade-incomplete"
+OUR_FOLDER = re.compile(r"^before_(upgrade|restore)\w*_\d{8}-\d{6}(_\d{1,2})?$")
+INTERRUPTED = "incomplete: a run was stopped while making it (no manifest); the next upgrade removes it"
+IN_PROGRESS = "incomplete: another wems-upgrade is making it right now"
+NO_MANIFEST = ("incomplete, or not made by wems-upgrade: it has no manifest; it is never used or removed "
+               "automatically")
+OPTIONAL_TEXT = ("kind", "installation", "upgrader_version", "generation_before", "releases_before", "target",
+                 "releases_target", "restoring")
+log = logging.getLogger("wems_upgrade")
 
 
 @dataclass(frozen=True)
@@ -81,7 +92,7 @@ class _Privacy:
         problem = make_private(path)
         if problem and not self.problem:
             self.problem = problem
-            logging.getLogger("wems_upgrade").warning(
+            log.warning(
                 "the backup could not be made readable by its owner only (%s): %s", path, problem)
 
 
@@ -115,50 +126,126 @@ def create_backup(installation: Installation, source: apsw.Connection, kind: str
     cannot be done (a drive without permissions), the backup is made all the same: the returned
     Backup says why in `privacy_problem`, and the log has it as a warning.
     """
-    folder = _new_folder(root or default_backup_root(installation), kind)
+    root = root or default_backup_root(installation)
+    remove_interrupted(root)
+    folder = _new_folder(root, kind)
     try:
         privacy = _Privacy()
         privacy.apply(folder)
-        state = database_state(installation.database)
-        copy_database(source, folder / DATABASE_FILE, progress, journal_mode="delete")
-        if database_state(installation.database) != state:
-            raise DatabaseInUse("The database changed while it was being backed up: Wareflow EMS is "
-                                "probably open.")
-        files = [_file_entry(folder, DATABASE_FILE, "database", installation.database, installation.root, privacy)]
-        files += _copy_configs(installation, folder, privacy)
-        with closing(apsw.Connection(str(folder / DATABASE_FILE), flags=apsw.SQLITE_OPEN_READONLY)) as conn:
-            counts = row_counts(conn)
-        manifest = {"format": 1, "kind": kind, "created_at": datetime.now(timezone.utc).isoformat(),
-                    "upgrader_version": __version__, "installation": str(installation.root),
-                    **details, "files": files, "row_counts": counts}
-        write_atomically(folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"),
-                         PRIVATE_FILE)
-        privacy.apply(folder / MANIFEST)
-        return replace(verify_backup(folder, rehash=False), privacy_problem=privacy.problem)
+        with hold_file_lock(folder / INCOMPLETE_MARKER):
+            backup = _fill(folder, installation, source, kind, details, progress, privacy)
+        (folder / INCOMPLETE_MARKER).unlink()
+        return replace(backup, privacy_problem=privacy.problem)
+    except (BadBackup, apsw.Error):
+        shutil.rmtree(folder, ignore_errors=True)
+        _refuse_if_damaged(installation.database, source)
+        raise
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
 
 
+def _fill(folder: Path, installation: Installation, source: apsw.Connection, kind: str, details: dict,
+          progress: Callable[[int, int], None] | None, privacy: _Privacy) -> Backup:
+    """Copy the database and config files into `folder`, write the manifest last, verify."""
+    state = database_state(installation.database)
+    copy_database(source, folder / DATABASE_FILE, progress, journal_mode="delete")
+    if database_state(installation.database) != state:
+        raise DatabaseInUse("The database changed while it was being backed up: Wareflow EMS is "
+                            "probably open.")
+    files = [_file_entry(folder, DATABASE_FILE, "database", installation.database, installation.root, privacy)]
+    files += _copy_configs(installation, folder, privacy)
+    with closing(apsw.Connection(str(folder / DATABASE_FILE), flags=apsw.SQLITE_OPEN_READONLY)) as conn:
+        counts = row_counts(conn)
+    manifest = {"format": 1, "kind": kind, "created_at": datetime.now(timezone.utc).isoformat(),
+                "upgrader_version": __version__, "installation": str(installation.root),
+                **details, "files": files, "row_counts": counts}
+    write_atomically(folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"),
+                     PRIVATE_FILE)
+    privacy.apply(folder / MANIFEST)
+    return verify_backup(folder, rehash=False)
+
+
+def _database_problems(conn: apsw.Connection, size: int) -> list[str]:
+    """What SQLite's check finds wrong (integrity_check up to FULL_CHECK_LIMIT, else quick_check)."""
+    check = "integrity_check" if size <= FULL_CHECK_LIMIT else "quick_check"
+    try:
+        result = [row[0] for row in conn.execute(f"PRAGMA {check}")]
+    except apsw.Error as exc:
+        return [str(exc)]
+    return [] if result == ["ok"] else result
+
+
+def _refuse_if_damaged(database: Path, source: apsw.Connection) -> None:
+    """A backup that fails its check may only copy a damaged original: then blame the original."""
+    problems = _database_problems(source, database.stat().st_size)
+    if problems:
+        raise damaged_database(database, problems) from None
+
+
+def remove_interrupted(root: Path) -> None:
+    """Delete the backup folders a run stopped while making (ours, no manifest, nobody at work on them)."""
+    if not root.is_dir():
+        return
+    for folder in sorted(root.iterdir()):
+        if _incomplete_reason(folder) == INTERRUPTED:
+            shutil.rmtree(folder, ignore_errors=True)
+            log.info("removed the incomplete backup %s, left by a run that was stopped while making it%s",
+                     folder, " (could not remove all of it)" if folder.exists() else "")
+
+
+def _incomplete_reason(folder: Path) -> str | None:
+    """Why a folder of ours holding no manifest is not a backup; None for anything else."""
+    if not OUR_FOLDER.match(folder.name) or not folder.is_dir() or (folder / MANIFEST).exists():
+        return None
+    marker = folder / INCOMPLETE_MARKER
+    if not marker.is_file():
+        return NO_MANIFEST
+    return INTERRUPTED if is_abandoned(marker) else IN_PROGRESS
+
+
 def read_manifest(folder: Path) -> dict:
+    _refuse_a_file(folder)
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise BadBackup(f"{folder} is not a wems-upgrade backup (no {MANIFEST}).") from None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise BadBackup(f"The manifest of {folder} is damaged: {exc}.") from None
+    except OSError as exc:
+        raise BadBackup(f"The manifest of {folder} cannot be read ({exc.strerror or exc}).") from None
     if not isinstance(manifest, dict) or manifest.get("format") != 1 or not _valid_files(manifest.get("files")):
         raise BadBackup(f"{folder} does not hold a backup this wems-upgrade can read.")
-    if not isinstance(manifest.get("row_counts"), dict) or not isinstance(manifest.get("created_at"), str):
-        raise BadBackup(f"The manifest of {folder} is incomplete.")
+    if not _is_counts(manifest.get("row_counts")) or not isinstance(manifest.get("created_at"), str) or any(
+            not isinstance(manifest.get(key, ""), str) for key in OPTIONAL_TEXT):
+        raise BadBackup(f"The manifest of {folder} is incomplete or holds values of the wrong kind.")
     return manifest
+
+
+def _refuse_a_file(path: Path) -> None:
+    """A backup is a folder: name the one to give instead of a file, such as its manifest."""
+    if not path.exists() or path.is_dir():
+        return
+    if (path.parent / MANIFEST).is_file():
+        raise BadBackup(f"{path} is a file, not a backup folder.",
+                        advice=f'Nothing was changed. Give the backup\'s folder: --restore "{path.parent}" '
+                               "(wems-upgrade --list-backups shows them).")
+    raise BadBackup(f"{path} is a file, not a backup folder.")
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_counts(counts) -> bool:
+    return isinstance(counts, dict) and all(_is_count(v) for v in counts.values())
 
 
 def _valid_files(files) -> bool:
     """Exactly one database entry named employee_manager.db; config entries named as the app's, once each."""
     if not isinstance(files, list) or not all(
-            isinstance(f, dict) and isinstance(f.get("name"), str) and isinstance(f.get("size"), int)
-            and isinstance(f.get("sha256"), str) for f in files):
+            isinstance(f, dict) and isinstance(f.get("name"), str) and _is_count(f.get("size"))
+            and isinstance(f.get("sha256"), str) and isinstance(f.get("original", ""), str) for f in files):
         return False
     databases = [f["name"] for f in files if f.get("role") == "database"]
     configs = [f["name"] for f in files if f.get("role") == "config"]
@@ -188,25 +275,30 @@ def verify_backup(folder: Path, *, rehash: bool = True) -> Backup:
 
 
 def _check_database(path: Path, manifest: dict) -> None:
-    check = "integrity_check" if path.stat().st_size <= FULL_CHECK_LIMIT else "quick_check"
     try:
         with closing(open_database(path)) as conn:
-            result = [row[0] for row in conn.execute(f"PRAGMA {check}")]
-            counts = row_counts(conn)
+            problems = _database_problems(conn, path.stat().st_size)
+            counts = None if problems else row_counts(conn)
     except (apsw.Error, UpgradeError) as exc:
         raise BadBackup(f"The database in {path.parent} cannot be read: {exc}") from exc
-    if result != ["ok"]:
-        raise BadBackup(f"The database in {path.parent} is damaged:", result[:10])
+    if problems:
+        raise BadBackup(f"The database in {path.parent} is damaged:", problems[:10])
     if counts != manifest.get("row_counts"):
         raise BadBackup(f"The database in {path.parent} does not hold the rows its manifest lists.")
 
 
 def list_backups(root: Path) -> list[Backup | tuple[Path, str]]:
-    """Every folder of `root` holding a manifest, newest first; unreadable ones as (folder, reason)."""
+    """Every folder of `root` holding a manifest, newest first; unreadable ones, and incomplete
+    ones of ours, as (folder, reason)."""
     if not root.is_dir():
         return []
     found, unreadable = [], []
-    for folder in sorted(p for p in root.iterdir() if (p / MANIFEST).is_file()):
+    for folder in sorted(root.iterdir()):
+        if (reason := _incomplete_reason(folder)) is not None:
+            unreadable.append((folder, reason))
+            continue
+        if not (folder / MANIFEST).is_file():
+            continue
         try:
             found.append(Backup(folder, read_manifest(folder)))
         except BadBackup as exc:

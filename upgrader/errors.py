@@ -119,6 +119,15 @@ class Stopped(UpgradeError):
     advice = "Nothing was changed: the installation is as it was."
 
 
+def damaged_database(path, problems: list[str]) -> BadInstallation:
+    """The installation's own database fails SQLite's check: its fault, not a backup's."""
+    return BadInstallation(
+        f"The database {path} is damaged: SQLite's own check finds problems in it.", problems[:10],
+        advice="Nothing was changed. Do not let Wareflow EMS keep writing to it. Put back a backup made "
+               "before the damage (wems-upgrade --list-backups, then --restore), or send this report "
+               "and the log to support.")
+
+
 def stopped(how: str, *, half_done: bool = False, working: bool = True) -> Stopped:
     """The stop in words: whether an installation may be left half-changed, and what to do."""
     if half_done:

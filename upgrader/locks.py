@@ -73,6 +73,30 @@ def installation_lock(db: Path) -> Iterator[None]:
         _release(path, handle)
 
 
+@contextmanager
+def hold_file_lock(path: Path) -> Iterator[None]:
+    """Create `path` and hold an OS lock on it until the block ends; the file itself stays."""
+    handle = open(path, "a+b")
+    try:
+        if not _try_lock(handle):
+            raise DatabaseInUse(f"Another wems-upgrade is using {path.parent}.")
+        yield
+    finally:
+        handle.close()
+
+
+def is_abandoned(path: Path) -> bool:
+    """True when nobody holds the OS lock on `path` any more (its owner finished or died)."""
+    try:
+        handle = open(path, "r+b")
+    except OSError:
+        return False
+    try:
+        return _try_lock(handle)
+    finally:
+        handle.close()
+
+
 def _acquire(path: Path):
     for _attempt in range(3):
         try:
