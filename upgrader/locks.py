@@ -33,9 +33,11 @@ class AppLock:
 
 
 def _parse_time(value) -> datetime | None:
+    """The app writes local time without an offset; a time with one is turned into local time too."""
     try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
+        moment = datetime.fromisoformat(str(value))
+        return moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment
+    except (ValueError, OverflowError):
         return None
 
 
