@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime, timezone
 
+import re
+
 import apsw
 
+from upgrader.errors import UnknownSchema
 from upgrader.executor import Outcome
 from upgrader.schema import HISTORY_TABLE, has_table
 
@@ -22,17 +25,26 @@ HISTORY_DDL = f"""CREATE TABLE IF NOT EXISTS "{HISTORY_TABLE}" (
 )"""
 
 
+HISTORY_COLUMNS = re.findall(r'^\s+"(\w+)"', HISTORY_DDL, re.M)
+
+
 def recorded_app_migrations(conn: apsw.Connection) -> set[str]:
+    """The names in the app's `migrations` table (none if it has no such column: the schema
+    comparison reports that table)."""
     if not has_table(conn, "migrations"):
         return set()
-    return {row[0] for row in conn.execute('SELECT "name" FROM "migrations"')}
+    try:
+        return {row[0] for row in conn.execute('SELECT "name" FROM "migrations"') if isinstance(row[0], str)}
+    except apsw.SQLError:
+        return set()
 
 
 def record_app_migrations(conn: apsw.Connection, names: list[str], now: datetime) -> None:
     """Record `names` as the app's migration manager would: one new batch, local time, rollback_<name>."""
     if not names:
         return
-    (last,) = next(conn.execute('SELECT COALESCE(MAX("batch"), 0) FROM "migrations"'))
+    (last,) = next(conn.execute('SELECT COALESCE(MAX("batch"), 0) FROM "migrations" '
+                                "WHERE typeof(\"batch\") = 'integer'"))
     applied_at = now.isoformat(sep=" ")
     conn.executemany('INSERT INTO "migrations" ("name", "batch", "applied_at", "rollback_name") '
                      "VALUES (?, ?, ?, ?)",
@@ -55,7 +67,21 @@ def record_history(conn: apsw.Connection, outcomes: list[Outcome], version: str)
 
 
 def read_history(conn: apsw.Connection) -> list[dict]:
+    """Our history rows; UnknownSchema if the table is not as wems-upgrade makes it."""
     if not has_table(conn, HISTORY_TABLE):
         return []
     names = [row[1] for row in conn.execute(f'PRAGMA table_info("{HISTORY_TABLE}")')]
-    return [dict(zip(names, row)) for row in conn.execute(f'SELECT * FROM "{HISTORY_TABLE}" ORDER BY "id"')]
+    if sorted(names) != sorted(HISTORY_COLUMNS):
+        raise _odd_history([f"its columns are {', '.join(names)}; wems-upgrade makes "
+                            f"{', '.join(HISTORY_COLUMNS)}"])
+    rows = [dict(zip(names, row)) for row in conn.execute(f'SELECT * FROM "{HISTORY_TABLE}" ORDER BY "id"')]
+    odd = [f"row {row['id']}: generation {row['generation']!r} is not a whole number" for row in rows
+           if not isinstance(row["generation"], int)]
+    if odd:
+        raise _odd_history(odd)
+    return rows
+
+
+def _odd_history(details: list[str]) -> UnknownSchema:
+    return UnknownSchema(f"The table {HISTORY_TABLE}, where wems-upgrade records its work, is not as "
+                         "wems-upgrade makes it (changed by hand?):", details[:10])
