@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path, PurePath
@@ -14,6 +15,9 @@ from upgrader.errors import BadInstallation, DatabaseInUse
 from upgrader.winfs import unlink
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+DB_HEADER_BYTES, WAL_HEADER_BYTES, WAL_FRAME_HEADER_BYTES = 100, 32, 24
+COARSE_TIME_NS = 10_000_000
+LOCK_BYTES = (0x40000000, 0x40000000 + 512)
 PAGES_PER_STEP = 4096
 COPY_BLOCK = 16 * 1024 * 1024
 
@@ -129,13 +133,64 @@ def fsync_path(path: Path) -> None:
 
 
 def database_state(db: Path) -> tuple:
-    """Size and modification time of the database and its WAL: any write by another program changes it.
+    """What any write by another program changes: the database file's size, modification time and
+    header (bytes 24..27 count the commits of rollback mode), and the WAL's (missing or empty counts
+    as none) size, modification time, header (salts change when it restarts) and last frame header
+    (every commit appends frames). Where the file system keeps times to 10 ms or coarser (FAT: 2 s),
+    the database file's content digest too: a WAL folded in and deleted by the app's clean close
+    changes only pages and the time."""
+    return _main_file_state(db), _wal_state(Path(f"{db}-wal"))
 
-    An empty or missing WAL counts as no WAL (opening a database can create an empty one).
-    """
-    wal = Path(f"{db}-wal")
-    wal_state = (wal.stat().st_size, wal.stat().st_mtime_ns) if wal.exists() and wal.stat().st_size else None
-    return (db.stat().st_size, db.stat().st_mtime_ns), wal_state
+
+def check_unchanged(db: Path, expected: tuple, doing: str) -> None:
+    """Refuse (DatabaseInUse) if another program wrote `db` since `expected` was measured."""
+    if database_state(db) != expected:
+        raise DatabaseInUse(f"The database changed while it was being {doing}: Wareflow EMS is probably "
+                            "open. Nothing was lost: the database keeps every change.")
+
+
+def contents_state(paths: list[Path]) -> tuple:
+    """The SHA-256 of each file (None where there is none): what tells that a settings file was edited."""
+    return tuple(_digest(p, None) if p.is_file() else None for p in paths)
+
+
+def _main_file_state(db: Path) -> tuple:
+    st = db.stat()
+    with open(db, "rb") as handle:
+        header = handle.read(DB_HEADER_BYTES)
+    coarse = st.st_mtime_ns % COARSE_TIME_NS == 0
+    return st.st_size, st.st_mtime_ns, header, _digest(db, LOCK_BYTES) if coarse else None
+
+
+def _wal_state(wal: Path) -> tuple | None:
+    try:
+        with open(wal, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if not size:
+                return None
+            header = handle.read(WAL_HEADER_BYTES)
+            frame = WAL_FRAME_HEADER_BYTES + int.from_bytes(header[8:12], "big")
+            frames = max(0, (size - WAL_HEADER_BYTES) // frame)
+            handle.seek(WAL_HEADER_BYTES + max(0, frames - 1) * frame)
+            last = handle.read(WAL_FRAME_HEADER_BYTES)
+            return size, os.fstat(handle.fileno()).st_mtime_ns, header, frames, last
+    except FileNotFoundError:
+        return None
+
+
+def _digest(path: Path, skip: tuple[int, int] | None) -> str:
+    """SHA-256 of a file, leaving out the byte range `skip` (SQLite's lock bytes, which Windows may
+    refuse to read while a connection holds them; SQLite never stores anything there)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        ranges = [(0, min(size, skip[0])), (skip[1], size)] if skip else [(0, size)]
+        for start, end in ranges:
+            handle.seek(start)
+            while start < end and (block := handle.read(min(COPY_BLOCK, end - start))):
+                digest.update(block)
+                start += len(block)
+    return digest.hexdigest()
 
 
 def hold_exclusive(db: Path, expected_state: tuple | None = None) -> apsw.Connection:
@@ -144,16 +199,16 @@ def hold_exclusive(db: Path, expected_state: tuple | None = None) -> apsw.Connec
     With locking_mode=EXCLUSIVE the lock is kept until the returned connection closes, so no
     program can read or write the database meanwhile. Taking it fails while any other
     connection has the database open, which is how a running app is caught. With
-    `expected_state`, refuse if the database or its WAL changed since it was measured.
+    `expected_state`, refuse if the database or its WAL changed since it was measured (under
+    the lock: nobody can write between that check and the swap).
     """
     conn = open_database(db, readonly=False)
     try:
         conn.execute("PRAGMA locking_mode=EXCLUSIVE").fetchall()
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("COMMIT")
-        if expected_state is not None and database_state(db) != expected_state:
-            raise DatabaseInUse("The database changed while it was being upgraded: Wareflow EMS is "
-                                "probably open.")
+        if expected_state is not None:
+            check_unchanged(db, expected_state, "upgraded")
         (mode,) = conn.execute("PRAGMA journal_mode=DELETE").fetchone()
         if mode.lower() != "delete":
             raise DatabaseInUse(f"The database {db} is in use by another program.")
@@ -164,6 +219,18 @@ def hold_exclusive(db: Path, expected_state: tuple | None = None) -> apsw.Connec
     except BaseException:
         conn.close()
         raise
+
+
+def create_like(path: Path, original: Path | None) -> None:
+    """Create `path` empty (replacing any leftover) with `original`'s permission bits, less the
+    umask, plus the owner's write bit: never more readable than the original, from the start."""
+    mode = (stat.S_IMODE(original.stat().st_mode) if original and original.exists() else 0o666) | stat.S_IWUSR
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:
+        os.close(os.open(path, flags, mode))
+    except FileExistsError:
+        unlink(path)
+        os.close(os.open(path, flags, mode))
 
 
 def copy_owner_and_mode(source: Path, dest: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import tempfile
 import time
 from contextlib import ExitStack, closing
@@ -24,18 +25,20 @@ from upgrader import __version__, winfs
 from upgrader.backup import DATABASE_FILE, Backup, create_backup, default_backup_root
 from upgrader.errors import DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed
 from upgrader.executor import Outcome, in_transaction, run_steps
-from upgrader.installation import Installation, find_config
+from upgrader.installation import CONFIG_NAMES, Installation, find_config
 from upgrader.journal import FileSwap, Replacement, crashpoint, journal_path, recover, remove_logged
 from upgrader.loader import Catalog, load_catalog
 from upgrader.config import ConfigPlan, plan_config
 from upgrader.config import replacements as config_replacements
 from upgrader.locks import DEFAULT_LOCK_TIMEOUT_MINUTES, AppLock, check_app_closed, installation_lock
 from upgrader.planner import Plan, make_plan
+from upgrader.privacy import make_private
 from upgrader.preflight import SpaceNeeds, check_space, check_writable, measure
 from upgrader.runlog import log
 from upgrader.recorder import record_app_migrations, record_history
-from upgrader.snapshot import (attach_readonly, check_database_file, copy_database, copy_file, copy_owner_and_mode, database_state,
-                               fsync_path, hold_exclusive, open_database)
+from upgrader.snapshot import (attach_readonly, check_database_file, check_unchanged, contents_state, copy_database,
+                               copy_file, copy_owner_and_mode, create_like, database_state, fsync_path, hold_exclusive,
+                               open_database)
 from upgrader.validator import Check, collect_facts, validate
 
 Progress = Callable[[str, int, int], None]
@@ -100,10 +103,13 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
          progress: Progress | None) -> UpgradeResult:
     started = time.monotonic()
     db = installation.database
-    workdir = Path(tempfile.gettempdir()) if options.dry_run else db.parent
+    workdir = Path(tempfile.mkdtemp(prefix="wems-upgrade-dry-run-")) if options.dry_run else db.parent
     work = workdir / f"{db.name}.wems-upgrade-{os.getpid()}.tmp"
-    result, swap = None, None
+    result, swap, first, swapping = None, None, None, False
     try:
+        if options.dry_run:
+            _private_folder(workdir)
+        first = _first_state(installation)
         with closing(open_database(db)) as source:
             plan = make_plan(source, catalog, catalog.resolve_target(options.target))
             config = plan_config(installation.config, plan.target.generation)
@@ -116,15 +122,18 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
             _log_plan(result)
             if options.confirm and not options.dry_run:
                 options.confirm(result)
-            before = database_state(db)
+            check_unchanged(db, first.database, "read")
             swap = _file_swap(db, work, plan, config)
             if not options.dry_run:
                 swap.prepare()
                 result.backup = _backup(installation, source, plan, options, progress)
+                check_unchanged(db, first.database, "backed up")
             if not plan.nothing_to_do:
                 copy_started = time.monotonic()
-                _work_copy(source, result.backup, work, progress)
+                _work_copy(db, source, result.backup, work, progress)
                 result.copy_seconds = time.monotonic() - copy_started
+                crashpoint("work_copied")
+                check_unchanged(db, first.database, "copied")
         if not plan.nothing_to_do:
             reference = result.backup.folder / DATABASE_FILE if result.backup else db
             result.outcomes, result.checks = migrate_copy(work, plan, reference, progress)
@@ -133,16 +142,65 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
             result.status = "dry_run"
             return _finished(result, started)
         _write_temps(config)
-        _swap_in(db, swap, before)
+        swapping = True
+        _swap_in(installation, swap, first)
         result.status = "upgraded"
         log.info("upgraded to %s; backup %s", plan.target.label, result.backup and result.backup.folder)
         return _finished(result, started)
     except (OSError, apsw.Error) as exc:
-        raise _with_backup(_disk_error(exc), result) from exc
+        raise _with_backup(_explain(_disk_error(exc), installation, None if swapping else first), result) from exc
     except UpgradeError as error:
-        raise _with_backup(error, result)
+        raise _with_backup(_explain(error, installation, None if swapping else first), result)
     finally:
         _clean_up(swap if not options.dry_run else None, work)
+        if options.dry_run:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class FirstState:
+    """The installation as it was when first read: what the plan, the backup and the copy are made of."""
+
+    database: tuple
+    settings: tuple
+
+
+def _first_state(installation: Installation) -> FirstState:
+    """Measured before the database is opened and before the settings are read, so that any
+    change after this moment, even one the reads already saw, is caught by a later comparison."""
+    check_database_file(installation.database)
+    return FirstState(database_state(installation.database), _settings_state(installation))
+
+
+def _settings_state(installation: Installation) -> tuple:
+    return contents_state([installation.root / name for name in CONFIG_NAMES])
+
+
+def check_settings_unchanged(installation: Installation, expected: tuple) -> None:
+    """Refuse (DatabaseInUse) if a settings file was created, edited or removed since `expected`."""
+    if _settings_state(installation) != expected:
+        raise DatabaseInUse("A settings file was changed while the upgrade was running: Wareflow EMS "
+                            "or an editor is probably open. Nothing was lost: the settings keep every change.")
+
+
+def _explain(error: UpgradeError, installation: Installation, first: FirstState | None) -> UpgradeError:
+    """A run that failed before its swap while the database changed under it (reads of a file being
+    written can fail) was refused because the database is in use, not because it is damaged."""
+    if first is None or isinstance(error, DatabaseInUse):
+        return error
+    try:
+        check_unchanged(installation.database, first.database, "upgraded")
+    except DatabaseInUse as changed:
+        return changed
+    except OSError:
+        pass
+    return error
+
+
+def _private_folder(folder: Path) -> None:
+    problem = make_private(folder)
+    if problem:
+        log.warning("the dry run's temporary folder %s could not be made private: %s", folder, problem)
 
 
 def _clean_up(swap: FileSwap | None, work: Path) -> None:
@@ -181,6 +239,7 @@ def _write_temps(config: ConfigPlan) -> None:
     """The new settings file beside its target, fsynced, with the old file's permissions."""
     for _target, temp, _aside, _keep in config_replacements(config):
         if temp:
+            create_like(temp, config.source)
             with open(temp, "w", encoding="utf-8", newline="\n") as handle:
                 handle.write(config.new_text)
                 handle.flush()
@@ -223,8 +282,11 @@ def _backup(installation: Installation, source: apsw.Connection, plan: Plan, opt
     return saved
 
 
-def _work_copy(source: apsw.Connection, backup: Backup | None, work: Path, progress: Progress | None) -> None:
-    """A plain copy of the verified backup, or else a backup-API copy of the live database."""
+def _work_copy(db: Path, source: apsw.Connection, backup: Backup | None, work: Path,
+               progress: Progress | None) -> None:
+    """A plain copy of the verified backup, or else a backup-API copy of the live database; created
+    with the original's permissions (less the umask), so it is never more readable than it."""
+    create_like(work, db)
     if backup:
         copy_file(backup.folder / DATABASE_FILE, work, _stage(progress, "copy"))
     else:
@@ -235,8 +297,10 @@ def _stage(progress: Progress | None, name: str) -> Callable[[int, int], None] |
     return (lambda done, total: progress(name, done, total)) if progress else None
 
 
-def _swap_in(db: Path, swap: FileSwap, before: tuple) -> None:
-    """Lock the original against everyone, check nobody wrote since the snapshot, swap, commit."""
+def _swap_in(installation: Installation, swap: FileSwap, first: FirstState) -> None:
+    """Lock the original against everyone, check nobody wrote it or the settings since they were
+    first read, swap, commit."""
+    db = installation.database
     work = next((Path(r.new) for r in swap.replacements if r.target == str(db)), None)
     holder = None
     try:
@@ -244,10 +308,10 @@ def _swap_in(db: Path, swap: FileSwap, before: tuple) -> None:
         if work:
             copy_owner_and_mode(db, work)
             fsync_path(work)
-            holder = hold_exclusive(db, before)
+            holder = hold_exclusive(db, first.database)
             crashpoint("wal_folded")
             ready = set_aside_while_held(db, swap, holder)
-        swap.swap(ready)
+        swap.swap(_then(ready, lambda: check_settings_unchanged(installation, first.settings)))
     except PermissionError as exc:
         raise DatabaseInUse(f"A file could not be replaced ({exc}): another program has it "
                             "open. The upgrade was undone.") from exc
@@ -256,6 +320,10 @@ def _swap_in(db: Path, swap: FileSwap, before: tuple) -> None:
             holder.close()
     crashpoint("swapped")
     swap.complete()
+
+
+def _then(first: Callable[[], None] | None, second: Callable[[], None]) -> Callable[[], None]:
+    return lambda: (first and first(), second())
 
 
 def set_aside_while_held(db: Path, swap: FileSwap, holder: apsw.Connection) -> Callable[[], None]:
