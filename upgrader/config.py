@@ -16,6 +16,10 @@ from upgrader.errors import BadConfig
 from upgrader.paths import migrations_dir
 
 MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 100
+MAX_WHOLE = 1_000_000
+_JSON_TOKEN = re.compile(r'("(?:[^"\\]|\\.)*")(\s*:)?|[{}\[\]]')
+_LONG_NUMBER = re.compile(r"-?\d{4000,}")
 FLAT_KEYS = {"alert_thresholds_days", "lock_timeout_minutes", "export_filename_template", "log_level"}
 NESTED_SECTIONS = {"alerts", "lock", "organization"}
 POSITIVE = [("alerts", "critical_days"), ("alerts", "warning_days"), ("lock", "timeout_minutes"),
@@ -28,6 +32,7 @@ HEADER = """\
 # Converted by wems-upgrade from {source}; the original is kept as {retired}.
 # Lines starting with # are comments. Indent with spaces, never tabs.
 """
+EMPTY_SETTINGS = "\n# No settings of its own: Wareflow EMS uses its defaults.\n{}\n"
 SECTION_COMMENTS = {
     "alerts": "# ALERTS: when expiring CACES, medical visits and trainings are flagged",
     "lock": "# LOCK: stops two people from changing the database at the same time",
@@ -113,22 +118,59 @@ def _no_constants(name: str):
     raise ValueError(f"{name} is not a number JSON allows")
 
 
+def _nested_too_deep(path: Path, line: int, column: int) -> BadConfig:
+    return _error(path, line, column, f"the settings are nested more than {MAX_DEPTH} levels deep, "
+                                      "far more than any settings file")
+
+
+def _twice(path: Path, line: int, column: int, key, first: int) -> BadConfig:
+    return _error(path, line, column, f"the setting {key!r} is written twice (also on line {first}); "
+                                      "Wareflow EMS would silently use only the last one: keep one")
+
+
+def _too_long(path: Path, text: str, match: re.Match | None) -> BadConfig:
+    where = _position(text, match.start()) if match else (1, 1)
+    return _error(path, *where, "a number far too long to be a setting")
+
+
 def _load_json(path: Path, text: str) -> dict:
     try:
-        return json.loads(text, parse_constant=_no_constants)
+        settings = json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
         raise _error(path, exc.lineno, exc.colno, exc.msg) from None
+    except RecursionError:
+        settings = None
     except ValueError as exc:
+        if match := _LONG_NUMBER.search(text):
+            raise _too_long(path, text, match) from None
         raise _error(path, 1, 1, str(exc)) from None
+    _check_json_structure(path, text)
+    return settings
+
+
+def _check_json_structure(path: Path, text: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH and a key written twice in one object (valid JSON)."""
+    open_objects: list[dict | None] = []
+    for match in _JSON_TOKEN.finditer(text):
+        token = match.group()
+        if token in "{[":
+            open_objects.append({} if token == "{" else None)
+            if len(open_objects) > MAX_DEPTH:
+                raise _nested_too_deep(path, *_position(text, match.start()))
+        elif token in "}]":
+            if open_objects:
+                open_objects.pop()
+        elif match.group(2) and open_objects and open_objects[-1] is not None:
+            key, line = json.loads(match.group(1)), _position(text, match.start())[0]
+            if key in open_objects[-1]:
+                raise _twice(path, *_position(text, match.start()), key, open_objects[-1][key])
+            open_objects[-1][key] = line
 
 
 def _load_yaml(path: Path, text: str):
     try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                mark = event.start_mark
-                raise _error(path, mark.line + 1, mark.column + 1,
-                             "it uses YAML anchors or aliases (& and *), which a settings file never needs")
+        _check_yaml_events(path, text)
+        _check_yaml_nodes(path, yaml.compose(text, Loader=yaml.SafeLoader))
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -138,6 +180,58 @@ def _load_yaml(path: Path, text: str):
         raise _error(path, mark.line + 1, mark.column + 1, problem) from None
     except yaml.YAMLError as exc:
         raise _error(path, 1, 1, str(exc)) from None
+
+
+def _check_yaml_events(path: Path, text: str) -> None:
+    """Refuse anchors and aliases, and nesting deeper than MAX_DEPTH (before anything recurses)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        mark = event.start_mark
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise _error(path, mark.line + 1, mark.column + 1,
+                         "it uses YAML anchors or aliases (& and *), which a settings file never needs")
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise _nested_too_deep(path, mark.line + 1, mark.column + 1)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+
+
+def _check_yaml_nodes(path: Path, root) -> None:
+    """Refuse a key written twice in one mapping, and a value that cannot be read (a number far
+    too long, a date that does not exist), each at its line and column."""
+    constructor = yaml.SafeLoader("")
+    pending = [root] if root is not None else []
+    while pending:
+        node = pending.pop()
+        if isinstance(node, yaml.MappingNode):
+            _refuse_twice(path, node)
+            pending += [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            pending += node.value
+        else:
+            _check_scalar(path, constructor, node)
+
+
+def _refuse_twice(path: Path, node) -> None:
+    seen: dict = {}
+    for key, _value in node.value:
+        if isinstance(key, yaml.ScalarNode):
+            mark = key.start_mark
+            if (key.tag, key.value) in seen:
+                raise _twice(path, mark.line + 1, mark.column + 1, key.value, seen[key.tag, key.value])
+            seen[key.tag, key.value] = mark.line + 1
+
+
+def _check_scalar(path: Path, constructor, node) -> None:
+    try:
+        constructor.construct_object(node)
+    except (ValueError, OverflowError) as exc:
+        mark = node.start_mark
+        problem = ("a number far too long to be a setting" if node.tag.endswith(":int") else
+                   f"the value {node.value[:40]!r} cannot be read ({exc})")
+        raise _error(path, mark.line + 1, mark.column + 1, problem) from None
 
 
 def read_settings(path: Path) -> tuple[str, dict, str]:
@@ -169,7 +263,10 @@ def problems(settings: dict) -> list[tuple[tuple[str, str], str]]:
     for section, key in POSITIVE:
         value = _get(settings, section, key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-            out.append(((section, key), f"{section}.{key} must be a whole number above 0, not {value!r}"))
+            out.append(((section, key), f"{section}.{key} must be a whole number above 0, not {_short(value)}"))
+        elif isinstance(value, int) and value > MAX_WHOLE:
+            out.append(((section, key), f"{section}.{key} must be a whole number from 1 to {MAX_WHOLE}, "
+                                        f"not {_short(value)}"))
     critical, warning = _get(settings, "alerts", "critical_days"), _get(settings, "alerts", "warning_days")
     if isinstance(critical, int) and isinstance(warning, int) and critical > warning:
         out.append((("alerts", "critical_days"), f"alerts.critical_days ({critical}) must not be more than "
@@ -183,6 +280,11 @@ def problems(settings: dict) -> list[tuple[tuple[str, str], str]]:
         if section in settings and not isinstance(settings[section], dict):
             out.append(((section, ""), f"{section} must be a section of settings, not {settings[section]!r}"))
     return out
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
 
 
 def _locate(text: str, keys: list[str]) -> tuple[int, int]:
@@ -244,6 +346,8 @@ def _dump(value: dict, indent: int = 0) -> str:
 def render_yaml(settings: dict, source: str = "config.json", retired: str = "") -> str:
     """The app's commented layout, with the user's values and keys in the user's order."""
     parts = [HEADER.format(source=source, retired=retired or source + RETIRED_SUFFIX)]
+    if not settings:
+        parts.append(EMPTY_SETTINGS)
     for key, value in settings.items():
         if key in SECTION_COMMENTS and isinstance(value, dict) and value:
             parts.append(f"\n{SECTION_COMMENTS[key]}\n{key}:\n")
