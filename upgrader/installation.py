@@ -7,11 +7,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
+import apsw
+
 from upgrader.errors import BadInstallation
 
 CONFIG_NAMES = ("config.yaml", "config.yml", "config.json")
 DEFAULT_DIR = "data"
 DEFAULT_NAME = "employee_manager.db"
+#: The longest name SQLite opens for us beside the database: the work copy's rollback journal.
+LONGEST_SUFFIX = ".wems-upgrade-0000000.tmp-journal"
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+DOTENV_ADVICE = ("Nothing was changed. Wareflow EMS reads .env as UTF-8 text and cannot start with this one "
+                 "either. Open it in Notepad, choose File > Save as, Encoding: UTF-8, then run wems-upgrade again.")
 
 
 @dataclass(frozen=True)
@@ -27,10 +34,14 @@ def read_dotenv(path: Path) -> dict[str, str]:
     values = {}
     if not path.is_file():
         return values
-    for line in path.read_text(encoding="utf-8-sig", errors="replace").splitlines():
+    for number, line in enumerate(_dotenv_text(path).splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
+        if "\0" in line:
+            raise BadInstallation(f"The file {path} has an invisible NUL character on line {number}.",
+                                  advice=DOTENV_ADVICE.replace(" Open it", " Remove it (or retype the line)"
+                                                               ", or open it", 1))
         key, _, value = line.removeprefix("export ").partition("=")
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
@@ -39,6 +50,34 @@ def read_dotenv(path: Path) -> dict[str, str]:
             value = value.split(" #")[0].strip()
         values[key.strip()] = value
     return values
+
+
+def _dotenv_text(path: Path) -> str:
+    """The text of .env, read as the app's python-dotenv reads it: UTF-8 (a UTF-8 BOM is skipped)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BadInstallation(f"The file {path} cannot be read ({exc.strerror or exc}).") from exc
+    if data.startswith(UTF16_BOMS):
+        raise BadInstallation(f"The file {path} is saved as UTF-16 (\"Unicode\" in Notepad), not UTF-8.",
+                              advice=DOTENV_ADVICE)
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise BadInstallation(f"The file {path} is not UTF-8 text (line {line}).", advice=DOTENV_ADVICE) from None
+
+
+def _check_length(database: Path) -> None:
+    """Refuse a path longer than SQLite opens (with room for the work files beside it)."""
+    longest = apsw.vfs_details()[0]["mxPathname"] - len(LONGEST_SUFFIX)
+    length = len(str(database).encode("utf-8"))
+    if length > longest:
+        raise BadInstallation(f"The database path {database} is too long for SQLite: {length} characters, "
+                              f"and wems-upgrade can use at most {longest}.",
+                              advice="Nothing was changed. Move the Wareflow EMS folder to a shorter path "
+                                     "(or shorten DATABASE_PATH / DATABASE_DIR in .env), then run "
+                                     "wems-upgrade again.")
 
 
 def _database_path(root: Path, settings: Mapping[str, str]) -> tuple[Path, str]:
@@ -59,6 +98,7 @@ def locate(root: Path | str, environ: Mapping[str, str] | None = None) -> Instal
     settings = {**read_dotenv(root / ".env"),
                 **{k: v for k, v in environ.items() if k.startswith("DATABASE_")}}
     database, source = _database_path(root, settings)
+    _check_length(database)
     return Installation(root, database.resolve(), find_config(root), source)
 
 
