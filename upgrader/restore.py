@@ -10,14 +10,14 @@ from pathlib import Path
 
 from upgrader.backup import Backup, create_backup, default_backup_root, sha256_file, verify_backup
 from upgrader.detector import newest_contained, read_wems_schema
-from upgrader.errors import BadBackup, BadInstallation, NoRoom, UpgradeError, UpgradeFailed
+from upgrader.errors import BadBackup, BadInstallation, DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed
 from upgrader.installation import CONFIG_NAMES, Installation, find_config
 from upgrader.journal import FileSwap, Replacement, crashpoint, recover
 from upgrader.loader import load_catalog
 from upgrader.locks import check_app_closed, installation_lock
 from upgrader.preflight import check_space, check_writable, measure
-from upgrader.snapshot import copy_owner_and_mode, fsync_path, hold_exclusive, open_database
-from upgrader.upgrade import set_aside_while_held
+from upgrader.snapshot import check_unchanged, copy_owner_and_mode, create_like, fsync_path, hold_exclusive, open_database
+from upgrader.upgrade import FirstState, check_settings_unchanged, first_state, set_aside_while_held, then
 
 TEMP_SUFFIX = ".wems-upgrade-restore"
 ASIDE_SUFFIX = ".wems-upgrade-old"
@@ -46,14 +46,16 @@ def restore(installation: Installation, folder: Path, backup_root: Path | None =
         installation = replace(installation, config=find_config(installation.root))
         root = backup_root or default_backup_root(installation)
         check_writable(db.parent, root)
+        first = first_state(installation)
         saved = _save_current(installation, root, backup)
+        _check_current(installation, first)
         crashpoint("restore_saved")
         swap = FileSwap(db, _replacements(installation, backup, keep_current=saved is None), [])
         swap.temps = [r.new for r in swap.replacements if r.new]
         try:
             swap.prepare()
             _write_temps(installation, backup, swap.replacements)
-            _swap_holding(db, swap, hold=saved is not None)
+            _swap_holding(installation, swap, first, hold=saved is not None)
             crashpoint("restore_swapped")
             swap.complete()
         except OSError as exc:
@@ -74,11 +76,23 @@ def _refuse_foreign(backup: Backup, installation: Installation, allowed: bool) -
                     "installation's data here (for example after moving it), add --from-other-installation.")
 
 
-def _swap_holding(db: Path, swap: FileSwap, hold: bool) -> None:
-    """Swap while holding an exclusive lock on the current database (if it is readable)."""
-    holder = hold_exclusive(db) if hold else None
+def _check_current(installation: Installation, first: FirstState) -> None:
+    """Refuse if the database appeared, went or changed since `first` (its backup would miss that)."""
+    db = installation.database
+    if (first.database is None) != (not db.is_file()):
+        raise DatabaseInUse(f"The database {db} appeared or went away while the restore was running.")
+    if first.database is not None:
+        check_unchanged(db, first.database, "restored")
+
+
+def _swap_holding(installation: Installation, swap: FileSwap, first: FirstState, hold: bool) -> None:
+    """Swap while holding an exclusive lock on the current database (if it is readable), once nobody
+    has changed it nor the settings since `first`: the before_restore backup holds them as they are."""
+    db = installation.database
+    holder = hold_exclusive(db, first.database, "restored") if hold else None
     try:
-        swap.swap(set_aside_while_held(db, swap, holder) if holder else None)
+        ready = set_aside_while_held(db, swap, holder) if holder else None
+        swap.swap(then(ready, lambda: check_settings_unchanged(installation, first.settings)))
     finally:
         if holder:
             holder.close()
@@ -152,6 +166,7 @@ def _write_temps(installation: Installation, backup: Backup, replacements: list[
     for r in replacements:
         if r.new:
             entry = entries[r.target]
+            create_like(Path(r.new), Path(r.target))
             shutil.copyfile(backup.folder / entry["name"], r.new)
             if Path(r.target).exists():
                 copy_owner_and_mode(Path(r.target), Path(r.new))
