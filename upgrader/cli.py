@@ -280,10 +280,16 @@ def _run(args: argparse.Namespace, console: Console) -> tuple[int, dict | None]:
     return code, {**obj, "exit_code": code}
 
 
+def _refuse_combinations(args: argparse.Namespace) -> None:
+    if args.dry_run and args.restore is not None:
+        raise UsageError("--dry-run cannot be combined with --restore: a restore has no dry run. Nothing was changed.")
+
+
 def _outcome(argv: list[str], console: Console) -> tuple[int, dict | None, bool]:
     """(exit code, the --json object, whether a double-clicked window should wait before closing)."""
     try:
         args = _parser().parse_args(argv)
+        _refuse_combinations(args)
     except UsageError as error:
         console.warn(render_error(error))
         return error.exit_code, error_json(error, None), True
