@@ -122,3 +122,149 @@ def test_a_row_in_the_wal_when_the_upgrade_starts_is_upgraded(install, tmp_path)
     assert Path(f"{database(root)}-wal").stat().st_size
     upgrade(locate(root, environ={}))
     assert set(recorded(committed)) <= markers(root) and generation_of(root) == 1
+
+
+# --- a restore -----------------------------------------------------------------------------------
+
+RESTORE_PHASES = ["opened", "restore_saved", "before_swap"]
+
+
+def place_restore_commit(monkeypatch, phase: str, commit) -> None:
+    if phase == "opened":
+        real_backup = restore_module.create_backup
+        monkeypatch.setattr(restore_module, "create_backup", lambda *a, **k: (commit(), real_backup(*a, **k))[1])
+    elif phase == "restore_saved":
+        real_point = restore_module.crashpoint
+        monkeypatch.setattr(restore_module, "crashpoint", lambda name: (name == phase and commit(), real_point(name)))
+    else:
+        real_temps = restore_module._write_temps
+        monkeypatch.setattr(restore_module, "_write_temps", lambda *a: (commit(), real_temps(*a)))
+
+
+def upgraded_with_backup(install) -> tuple[Path, Path]:
+    root = install(2)
+    backup = upgrade(locate(root, environ={})).backup.folder
+    without_wal(root)
+    return root, backup
+
+
+@pytest.mark.parametrize("end", ["abandon", "close"])
+@pytest.mark.parametrize("phase", RESTORE_PHASES)
+def test_a_row_committed_during_a_restore_is_never_lost(install, tmp_path, monkeypatch, phase, end):
+    root, backup = upgraded_with_backup(install)
+    committed = tmp_path / "committed.txt"
+    place_restore_commit(monkeypatch, phase, lambda: app_commits(root, committed, end))
+    code = run_library(lambda: restore(locate(root, environ={}), backup))
+    assert recorded(committed), f"the app never committed at {phase}"
+    assert code == IN_USE, "a database changed since the restore first read it must be refused"
+    assert set(recorded(committed)) <= markers(root) and generation_of(root) == 1
+
+
+# --- settings edited meanwhile ---------------------------------------------------------------------
+
+EDITED = '{"alerts": {"critical_days": 7, "warning_days": 30, "info_days": 60}, "edited": "pendant la mise à jour"}\n'
+
+
+@pytest.mark.parametrize("phase", ["question", "backup_done", "migrated"])
+def test_a_settings_file_edited_during_an_upgrade_is_never_lost(install, monkeypatch, phase):
+    root = install(2)
+    edit = lambda: (root / "config.json").write_text(EDITED, encoding="utf-8")  # noqa: E731
+    options = place_commit(monkeypatch, phase, edit)
+    assert run_library(lambda: upgrade(locate(root, environ={}), **options)) == IN_USE
+    assert (root / "config.json").read_text(encoding="utf-8") == EDITED
+    assert not (root / "config.yaml").exists() and generation_of(root) == 0
+
+
+def test_a_settings_file_created_during_an_upgrade_is_never_lost(install, monkeypatch):
+    root = install(2)
+    options = place_commit(monkeypatch, "migrated", lambda: (root / "config.yml").write_text("a: 1\n"))
+    assert run_library(lambda: upgrade(locate(root, environ={}), **options)) == IN_USE
+    assert (root / "config.yml").read_text() == "a: 1\n" and (root / "config.json").exists()
+
+
+def test_a_settings_file_edited_during_a_restore_is_never_lost(install, monkeypatch):
+    root, backup = upgraded_with_backup(install)
+    edited = "# edited meanwhile\n" + (root / "config.yaml").read_text(encoding="utf-8")
+    place_restore_commit(monkeypatch, "before_swap",
+                         lambda: (root / "config.yaml").write_text(edited, encoding="utf-8"))
+    assert run_library(lambda: restore(locate(root, environ={}), backup)) == IN_USE
+    assert (root / "config.yaml").read_text(encoding="utf-8") == edited and generation_of(root) == 1
+
+
+# --- copies are never more readable than the original ----------------------------------------------
+
+posix_only = pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+@posix_only
+def test_the_work_copy_and_new_settings_are_never_more_readable_than_the_originals(install, monkeypatch):
+    root = install(2)
+    os.chmod(database(root), 0o600)
+    os.chmod(root / "config.json", 0o600)
+    seen = {}
+    real_migrate = upgrade_module.migrate_copy
+
+    def migrate(work, *args, **kwargs):
+        seen["work"] = mode(work)
+        return real_migrate(work, *args, **kwargs)
+
+    def point(name):
+        if name == "wal_folded":
+            seen["settings"] = mode(root / "config.yaml.wems-upgrade-tmp")
+    monkeypatch.setattr(upgrade_module, "migrate_copy", migrate)
+    monkeypatch.setattr(upgrade_module, "crashpoint", point)
+    old_umask = os.umask(0o022)
+    try:
+        upgrade(locate(root, environ={}))
+    finally:
+        os.umask(old_umask)
+    assert seen == {"work": 0o600, "settings": 0o600}
+
+
+@posix_only
+def test_the_files_a_restore_writes_are_never_more_readable_than_the_originals(install, monkeypatch):
+    root, backup = upgraded_with_backup(install)
+    os.chmod(database(root), 0o600)
+    seen = {}
+    real_copy_mode = restore_module.copy_owner_and_mode
+
+    def copy_owner_and_mode(source, dest):
+        seen[dest.name] = mode(dest)
+        return real_copy_mode(source, dest)
+    monkeypatch.setattr(restore_module, "copy_owner_and_mode", copy_owner_and_mode)
+    old_umask = os.umask(0o022)
+    try:
+        restore(locate(root, environ={}), backup)
+    finally:
+        os.umask(old_umask)
+    assert seen[database(root).name + restore_module.TEMP_SUFFIX] == 0o600, "a 0600 database is never copied 0644"
+    assert mode(database(root)) == 0o600
+
+
+def test_a_dry_run_works_in_a_private_folder_of_its_own_and_removes_it(install, monkeypatch):
+    root = install(3)
+    seen = {}
+    real_migrate = upgrade_module.migrate_copy
+
+    def migrate(work, *args, **kwargs):
+        seen["folder"], seen["private"] = work.parent, is_private(work.parent)
+        return real_migrate(work, *args, **kwargs)
+    monkeypatch.setattr(upgrade_module, "migrate_copy", migrate)
+    assert upgrade(locate(root, environ={}), dry_run=True).status == "dry_run"
+    assert seen["folder"] != Path(tempfile.gettempdir()) and seen["folder"].parent == Path(tempfile.gettempdir())
+    assert seen["private"], "the dry run's copy must sit in a folder only its user can open"
+    assert not seen["folder"].exists()
+
+
+# --- the command line ------------------------------------------------------------------------------
+
+def test_a_dry_run_of_a_restore_is_refused_as_a_usage_error(install, capsys):
+    root, backup = upgraded_with_backup(install)
+    before = file_digests(root)
+    assert main(["--dry-run", "--restore", str(backup), "--yes", "--data-dir", str(root)]) == errors.EXIT_USAGE
+    assert "--dry-run cannot be combined with --restore" in capsys.readouterr().err
+    assert file_digests(root) == before and generation_of(root) == 1

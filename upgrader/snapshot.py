@@ -193,7 +193,7 @@ def _digest(path: Path, skip: tuple[int, int] | None) -> str:
     return digest.hexdigest()
 
 
-def hold_exclusive(db: Path, expected_state: tuple | None = None) -> apsw.Connection:
+def hold_exclusive(db: Path, expected_state: tuple | None = None, doing: str = "upgraded") -> apsw.Connection:
     """Lock `db` against every other connection, fold its WAL into it and leave WAL mode.
 
     With locking_mode=EXCLUSIVE the lock is kept until the returned connection closes, so no
@@ -208,7 +208,7 @@ def hold_exclusive(db: Path, expected_state: tuple | None = None) -> apsw.Connec
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("COMMIT")
         if expected_state is not None:
-            check_unchanged(db, expected_state, "upgraded")
+            check_unchanged(db, expected_state, doing)
         (mode,) = conn.execute("PRAGMA journal_mode=DELETE").fetchone()
         if mode.lower() != "delete":
             raise DatabaseInUse(f"The database {db} is in use by another program.")

@@ -109,7 +109,8 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
     try:
         if options.dry_run:
             _private_folder(workdir)
-        first = _first_state(installation)
+        check_database_file(db)
+        first = first_state(installation)
         with closing(open_database(db)) as source:
             plan = make_plan(source, catalog, catalog.resolve_target(options.target))
             config = plan_config(installation.config, plan.target.generation)
@@ -161,15 +162,15 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
 class FirstState:
     """The installation as it was when first read: what the plan, the backup and the copy are made of."""
 
-    database: tuple
+    database: tuple | None
     settings: tuple
 
 
-def _first_state(installation: Installation) -> FirstState:
+def first_state(installation: Installation) -> FirstState:
     """Measured before the database is opened and before the settings are read, so that any
     change after this moment, even one the reads already saw, is caught by a later comparison."""
-    check_database_file(installation.database)
-    return FirstState(database_state(installation.database), _settings_state(installation))
+    db = installation.database
+    return FirstState(database_state(db) if db.is_file() else None, _settings_state(installation))
 
 
 def _settings_state(installation: Installation) -> tuple:
@@ -179,7 +180,7 @@ def _settings_state(installation: Installation) -> tuple:
 def check_settings_unchanged(installation: Installation, expected: tuple) -> None:
     """Refuse (DatabaseInUse) if a settings file was created, edited or removed since `expected`."""
     if _settings_state(installation) != expected:
-        raise DatabaseInUse("A settings file was changed while the upgrade was running: Wareflow EMS "
+        raise DatabaseInUse("A settings file was changed while wems-upgrade was running: Wareflow EMS "
                             "or an editor is probably open. Nothing was lost: the settings keep every change.")
 
 
@@ -311,7 +312,7 @@ def _swap_in(installation: Installation, swap: FileSwap, first: FirstState) -> N
             holder = hold_exclusive(db, first.database)
             crashpoint("wal_folded")
             ready = set_aside_while_held(db, swap, holder)
-        swap.swap(_then(ready, lambda: check_settings_unchanged(installation, first.settings)))
+        swap.swap(then(ready, lambda: check_settings_unchanged(installation, first.settings)))
     except PermissionError as exc:
         raise DatabaseInUse(f"A file could not be replaced ({exc}): another program has it "
                             "open. The upgrade was undone.") from exc
@@ -322,7 +323,7 @@ def _swap_in(installation: Installation, swap: FileSwap, first: FirstState) -> N
     swap.complete()
 
 
-def _then(first: Callable[[], None] | None, second: Callable[[], None]) -> Callable[[], None]:
+def then(first: Callable[[], None] | None, second: Callable[[], None]) -> Callable[[], None]:
     return lambda: (first and first(), second())
 
 
