@@ -18,11 +18,36 @@ LOGGER = "wems_upgrade"
 log = logging.getLogger(LOGGER)
 
 
+class _LogHandler(logging.FileHandler):
+    """A log file whose failures (a full disk) never change a run's outcome: it stops writing."""
+
+    failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        self.failed = True
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except OSError:
+            self.failed = True
+
+    def close(self) -> None:
+        try:
+            super().close()
+        except OSError:
+            self.failed = True
+
+
 def _open_handler(folders: list[Path], name: str) -> logging.FileHandler | None:
     for folder in folders:
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            return logging.FileHandler(folder / name, encoding="utf-8", delay=False)
+            return _LogHandler(folder / name, encoding="utf-8", delay=False)
         except OSError:
             continue
     return None
