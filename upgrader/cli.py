@@ -82,7 +82,7 @@ def make_demo(folder: Path, console: Console) -> Path:
     """A fresh demo installation of the oldest release in `folder` (only ever replacing an earlier demo)."""
     from upgrader.demo import create_installation
 
-    if folder.exists() and any(folder.iterdir()):
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         if not (folder / DEMO_MARKER).exists():
             raise UsageError(f"{folder} exists and is not a wems-upgrade demo; choose another folder.")
         shutil.rmtree(folder)
@@ -97,7 +97,11 @@ def read_sites_file(path: Path) -> list[Path]:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except OSError as exc:
         raise UsageError(f"The sites file {path} cannot be read ({exc.strerror or exc}).") from exc
+    except UnicodeDecodeError:
+        raise UsageError(f"The sites file {path} is not UTF-8 text: save it as UTF-8.") from None
     entries = [line.split("#", 1)[0].strip() for line in lines]
+    if any("\0" in entry for entry in entries):
+        raise UsageError(f"The sites file {path} holds an invisible NUL character: save it as UTF-8 text.")
     return [(path.parent / entry) for entry in entries if entry]
 
 
@@ -283,6 +287,9 @@ def _run(args: argparse.Namespace, console: Console) -> tuple[int, dict | None]:
 def _refuse_combinations(args: argparse.Namespace) -> None:
     if args.dry_run and args.restore is not None:
         raise UsageError("--dry-run cannot be combined with --restore: a restore has no dry run. Nothing was changed.")
+    if args.to_version and args.restore is not None:
+        raise UsageError("--to-version cannot be combined with --restore: a restore puts back the version the "
+                         "backup holds. Nothing was changed.")
 
 
 def _outcome(argv: list[str], console: Console) -> tuple[int, dict | None, bool]:
