@@ -85,6 +85,11 @@ def unknown(schema: Schema, catalog: Catalog) -> UnknownSchema:
         f"({closest.releases}); the differences are:", differences(schema, closest.schema))
 
 
+def refuse_if_not_wems(conn: apsw.Connection, catalog: Catalog) -> None:
+    """BadInstallation if the database is empty or has none of Wareflow EMS's tables."""
+    _refuse_if_not_wems(read_schema(conn), catalog)
+
+
 def _refuse_if_not_wems(schema: Schema, catalog: Catalog) -> None:
     if not schema.tables:
         raise BadInstallation("The database file is empty: it holds no Wareflow EMS data.")

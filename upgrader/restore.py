@@ -8,8 +8,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from upgrader.backup import Backup, create_backup, default_backup_root, sha256_file, verify_backup
-from upgrader.detector import newest_contained, read_wems_schema
+from upgrader.backup import DATABASE_FILE, Backup, create_backup, default_backup_root, sha256_file, verify_backup
+from upgrader.detector import newest_contained, read_wems_schema, refuse_if_not_wems
 from upgrader.errors import BadBackup, BadInstallation, DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed
 from upgrader.installation import CONFIG_NAMES, Installation, find_config
 from upgrader.journal import FileSwap, Replacement, crashpoint, recover
@@ -39,6 +39,7 @@ def restore(installation: Installation, folder: Path, backup_root: Path | None =
     """
     backup = verify_backup(folder)
     _refuse_foreign(backup, installation, other_installation)
+    _refuse_not_wems(backup)
     db = installation.database
     db.parent.mkdir(parents=True, exist_ok=True)
     with installation_lock(db):
@@ -83,6 +84,15 @@ def _check_current(installation: Installation, first: FirstState) -> None:
         raise DatabaseInUse(f"The database {db} appeared or went away while the restore was running.")
     if first.database is not None:
         check_unchanged(db, first.database, "restored")
+
+
+def _refuse_not_wems(backup: Backup) -> None:
+    """Any SQLite file with a manifest that matches it is not yet a Wareflow EMS backup."""
+    try:
+        with closing(open_database(backup.folder / DATABASE_FILE)) as conn:
+            refuse_if_not_wems(conn, load_catalog())
+    except BadInstallation as exc:
+        raise BadBackup(f"The backup {backup.folder} cannot be restored: {exc.message}") from None
 
 
 def _swap_holding(installation: Installation, swap: FileSwap, first: FirstState, hold: bool) -> None:
