@@ -65,10 +65,12 @@ def _connect(path: Path, readonly: bool) -> apsw.Connection:
     A read-only connection to a WAL database creates an empty -wal file if there is none;
     with no -wal there is nothing but the main file to read, so it is opened immutable.
     Any write by another program meanwhile creates a -wal, which database_state() notices.
+    Immutable would also ignore a -journal left by a change cut short and read the torn pages;
+    opened plainly, SQLite refuses to read them (open_database says so).
     """
     if not readonly:
         return apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READWRITE)
-    if Path(f"{path}-wal").exists():
+    if Path(f"{path}-wal").exists() or Path(f"{path}-journal").exists():
         return apsw.Connection(str(path), flags=apsw.SQLITE_OPEN_READONLY)
     return apsw.Connection(sqlite_uri(path) + "?immutable=1", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI)
 
