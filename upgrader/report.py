@@ -178,7 +178,8 @@ def render_backups(backups: list) -> str:
                          f"before: {before:<4} {human_size(item.size):>9}  {item.folder}")
         else:
             folder, reason = item
-            lines.append(f"{number:>3}. (unreadable: {reason})  {folder}")
+            lines.append(f"{number:>3}. ({reason if reason.startswith('incomplete') else 'unreadable: ' + reason})"
+                         f"  {folder}")
     return "\n".join(lines)
 
 
