@@ -16,8 +16,8 @@ from upgrader.journal import FileSwap, Replacement, crashpoint, recover
 from upgrader.loader import load_catalog
 from upgrader.locks import check_app_closed, installation_lock
 from upgrader.preflight import check_space, check_writable, measure
-from upgrader.snapshot import check_unchanged, copy_owner_and_mode, create_like, fsync_path, hold_exclusive, open_database
-from upgrader.upgrade import FirstState, check_settings_unchanged, first_state, set_aside_while_held, then
+from upgrader.snapshot import check_unchanged, copy_owner_and_mode, create_like, fsync_path, open_database
+from upgrader.upgrade import FirstState, check_settings_unchanged, first_state, swap_and_commit
 
 TEMP_SUFFIX = ".wems-upgrade-restore"
 ASIDE_SUFFIX = ".wems-upgrade-old"
@@ -57,8 +57,6 @@ def restore(installation: Installation, folder: Path, backup_root: Path | None =
             swap.prepare()
             _write_temps(installation, backup, swap.replacements)
             _swap_holding(installation, swap, first, hold=saved is not None)
-            crashpoint("restore_swapped")
-            swap.complete()
         except OSError as exc:
             raise UpgradeFailed(f"The restore could not write its files ({exc}).",
                                 advice="The restore was undone: the installation is as it was before it. "
@@ -98,14 +96,8 @@ def _refuse_not_wems(backup: Backup) -> None:
 def _swap_holding(installation: Installation, swap: FileSwap, first: FirstState, hold: bool) -> None:
     """Swap while holding an exclusive lock on the current database (if it is readable), once nobody
     has changed it nor the settings since `first`: the before_restore backup holds them as they are."""
-    db = installation.database
-    holder = hold_exclusive(db, first.database, "restored") if hold else None
-    try:
-        ready = set_aside_while_held(db, swap, holder) if holder else None
-        swap.swap(then(ready, lambda: check_settings_unchanged(installation, first.settings)))
-    finally:
-        if holder:
-            holder.close()
+    swap_and_commit(installation.database, swap, first.database if hold else None,
+                    lambda: check_settings_unchanged(installation, first.settings), "restore_swapped", "restored")
 
 
 def _save_current(installation: Installation, root: Path, restoring: Backup) -> Backup | None:

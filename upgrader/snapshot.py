@@ -134,34 +134,49 @@ def fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def database_state(db: Path) -> tuple:
+def database_state(db: Path, held: int | None = None) -> tuple:
     """What any write by another program changes: the database file's size, modification time and
     header (bytes 24..27 count the commits of rollback mode), and the WAL's (missing or empty counts
     as none) size, modification time, header (salts change when it restarts) and last frame header
     (every commit appends frames). Where the file system keeps times to 10 ms or coarser (FAT: 2 s),
     the database file's content digest too: a WAL folded in and deleted by the app's clean close
-    changes only pages and the time."""
-    return _main_file_state(db), _wal_state(Path(f"{db}-wal"))
+    changes only pages and the time. Also which file the path names (replaced files are new ones).
+
+    `held`: a descriptor of `db` already open, read instead of opening it: on POSIX, closing any
+    descriptor of a file drops every lock this process holds on it, SQLite's included."""
+    if held is None:
+        with open(db, "rb") as handle:
+            return _main_file_state(handle.fileno()), _wal_state(Path(f"{db}-wal"))
+    return _main_file_state(held), _wal_state(Path(f"{db}-wal"))
 
 
-def check_unchanged(db: Path, expected: tuple, doing: str) -> None:
+def check_unchanged(db: Path, expected: tuple, doing: str, held: int | None = None) -> None:
     """Refuse (DatabaseInUse) if another program wrote `db` since `expected` was measured."""
-    if database_state(db) != expected:
+    if database_state(db, held) != expected:
         raise DatabaseInUse(f"The database changed while it was being {doing}: Wareflow EMS is probably "
                             "open. Nothing was lost: the database keeps every change.")
 
 
 def contents_state(paths: list[Path]) -> tuple:
     """The SHA-256 of each file (None where there is none): what tells that a settings file was edited."""
-    return tuple(_digest(p, None) if p.is_file() else None for p in paths)
+    return tuple(_file_digest(p) if p.is_file() else None for p in paths)
 
 
-def _main_file_state(db: Path) -> tuple:
-    st = db.stat()
-    with open(db, "rb") as handle:
-        header = handle.read(DB_HEADER_BYTES)
+def _file_digest(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return _digest(handle.fileno(), None)
+
+
+def _main_file_state(fd: int) -> tuple:
+    st = os.fstat(fd)
+    header = _read_at(fd, 0, DB_HEADER_BYTES)
     coarse = st.st_mtime_ns % COARSE_TIME_NS == 0
-    return st.st_size, st.st_mtime_ns, header, _digest(db, LOCK_BYTES) if coarse else None
+    return st.st_ino, st.st_size, st.st_mtime_ns, header, _digest(fd, LOCK_BYTES) if coarse else None
+
+
+def _read_at(fd: int, offset: int, size: int) -> bytes:
+    os.lseek(fd, offset, os.SEEK_SET)
+    return os.read(fd, size)
 
 
 def _wal_state(wal: Path) -> tuple | None:
@@ -180,29 +195,28 @@ def _wal_state(wal: Path) -> tuple | None:
         return None
 
 
-def _digest(path: Path, skip: tuple[int, int] | None) -> str:
-    """SHA-256 of a file, leaving out the byte range `skip` (SQLite's lock bytes, which Windows may
-    refuse to read while a connection holds them; SQLite never stores anything there)."""
+def _digest(fd: int, skip: tuple[int, int] | None) -> str:
+    """SHA-256 of an open file, leaving out the byte range `skip` (SQLite's lock bytes, which Windows
+    may refuse to read while a connection holds them; SQLite never stores anything there)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        size = os.fstat(handle.fileno()).st_size
-        ranges = [(0, min(size, skip[0])), (skip[1], size)] if skip else [(0, size)]
-        for start, end in ranges:
-            handle.seek(start)
-            while start < end and (block := handle.read(min(COPY_BLOCK, end - start))):
-                digest.update(block)
-                start += len(block)
+    size = os.fstat(fd).st_size
+    for start, end in [(0, min(size, skip[0])), (skip[1], size)] if skip else [(0, size)]:
+        while start < end and (block := _read_at(fd, start, min(COPY_BLOCK, end - start))):
+            digest.update(block)
+            start += len(block)
     return digest.hexdigest()
 
 
-def hold_exclusive(db: Path, expected_state: tuple | None = None, doing: str = "upgraded") -> apsw.Connection:
+def hold_exclusive(db: Path, expected_state: tuple | None = None, doing: str = "upgraded",
+                   held: int | None = None) -> apsw.Connection:
     """Lock `db` against every other connection, fold its WAL into it and leave WAL mode.
 
     With locking_mode=EXCLUSIVE the lock is kept until the returned connection closes, so no
     program can read or write the database meanwhile. Taking it fails while any other
     connection has the database open, which is how a running app is caught. With
     `expected_state`, refuse if the database or its WAL changed since it was measured (under
-    the lock: nobody can write between that check and the swap).
+    the lock: nobody can write between that check and the swap). `held`: see database_state;
+    on POSIX, the lock lasts only as long as no other descriptor of `db` in this process is closed.
     """
     conn = open_database(db, readonly=False)
     try:
@@ -210,7 +224,7 @@ def hold_exclusive(db: Path, expected_state: tuple | None = None, doing: str = "
         conn.execute("BEGIN IMMEDIATE")
         conn.execute("COMMIT")
         if expected_state is not None:
-            check_unchanged(db, expected_state, doing)
+            check_unchanged(db, expected_state, doing, held)
         (mode,) = conn.execute("PRAGMA journal_mode=DELETE").fetchone()
         if mode.lower() != "delete":
             raise DatabaseInUse(f"The database {db} is in use by another program.")

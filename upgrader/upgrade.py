@@ -43,6 +43,7 @@ from upgrader.validator import Check, collect_facts, validate
 
 Progress = Callable[[str, int, int], None]
 ORIGINAL = "original"
+RETIRED_HEADER = b"WEMS-REPLACED-DB"
 
 
 @dataclass
@@ -303,35 +304,67 @@ def _swap_in(installation: Installation, swap: FileSwap, first: FirstState) -> N
     first read, swap, commit."""
     db = installation.database
     work = next((Path(r.new) for r in swap.replacements if r.target == str(db)), None)
-    holder = None
     try:
-        ready = None
         if work:
             copy_owner_and_mode(db, work)
             fsync_path(work)
-            holder = hold_exclusive(db, first.database)
-            crashpoint("wal_folded")
-            ready = set_aside_while_held(db, swap, holder)
-        swap.swap(then(ready, lambda: check_settings_unchanged(installation, first.settings)))
+        swap_and_commit(db, swap, first.database if work else None,
+                        lambda: check_settings_unchanged(installation, first.settings), "swapped")
     except PermissionError as exc:
         raise DatabaseInUse(f"A file could not be replaced ({exc}): another program has it "
                             "open. The upgrade was undone.") from exc
+
+
+def swap_and_commit(db: Path, swap: FileSwap, expected: tuple | None, check: Callable[[], None],
+                    swapped: str, doing: str = "upgraded") -> None:
+    """With `expected` (the database's first state), hold the database exclusively and refuse if it
+    changed; swap (`check` runs just before the first rename); record the commit; let go.
+
+    Where it is held through the renames (POSIX), one descriptor of the database stays open until
+    the lock is let go (closing any would drop it), and the replaced database is made unreadable
+    before that: a program that opened it meanwhile and waits for our lock would otherwise write
+    into a file that is no longer the database. It gets "file is not a database" instead."""
+    pinned = _pin(db) if expected and not winfs.OPEN_FILES_BLOCK_RENAME else None
+    holder = None
+    try:
+        if expected:
+            holder = hold_exclusive(db, expected, doing, pinned)
+            crashpoint("wal_folded")
+        swap.swap(then(set_aside_while_held(db, swap, holder, pinned) if holder else None, check))
+        crashpoint(swapped)
+        swap.complete()
+        if pinned is not None:
+            _retire(pinned)
     finally:
         if holder:
             holder.close()
-    crashpoint("swapped")
-    swap.complete()
+        if pinned is not None:
+            os.close(pinned)
+
+
+def _pin(db: Path) -> int:
+    return os.open(db, os.O_RDWR | getattr(os, "O_BINARY", 0))
+
+
+def _retire(fd: int) -> None:
+    """Overwrite the header of a replaced database (already kept aside, the swap committed)."""
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, RETIRED_HEADER)
+    except OSError as exc:
+        log.warning("the replaced database could not be marked as replaced: %s", exc)
 
 
 def then(first: Callable[[], None] | None, second: Callable[[], None]) -> Callable[[], None]:
     return lambda: (first and first(), second())
 
 
-def set_aside_while_held(db: Path, swap: FileSwap, holder: apsw.Connection) -> Callable[[], None]:
+def set_aside_while_held(db: Path, swap: FileSwap, holder: apsw.Connection,
+                         pinned: int | None = None) -> Callable[[], None]:
     """Keep the original aside (a copy where no hard link can be made) while nobody else can
     write it. Where an open file cannot be renamed (Windows), let go of it, and return the
     check that nobody wrote it since, to run just before the rename."""
-    held = database_state(db)
+    held = database_state(db, pinned)
     swap.set_aside(db)
     if not winfs.OPEN_FILES_BLOCK_RENAME:
         return lambda: None
