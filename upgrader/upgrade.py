@@ -343,7 +343,10 @@ def swap_and_commit(db: Path, swap: FileSwap, expected: tuple | None, check: Cal
 
 
 def _pin(db: Path) -> int:
-    return os.open(db, os.O_RDWR | getattr(os, "O_BINARY", 0))
+    try:
+        return os.open(db, os.O_RDWR)
+    except PermissionError:
+        return os.open(db, os.O_RDONLY)
 
 
 def _retire(fd: int) -> None:
