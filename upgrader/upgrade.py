@@ -365,16 +365,16 @@ def then(first: Callable[[], None] | None, second: Callable[[], None]) -> Callab
 def set_aside_while_held(db: Path, swap: FileSwap, holder: apsw.Connection,
                          pinned: int | None = None) -> Callable[[], None]:
     """Keep the original aside (a copy where no hard link can be made) while nobody else can
-    write it. Where an open file cannot be renamed (Windows), let go of it, and return the
-    check that nobody wrote it since, to run just before the rename."""
+    write it. Where an open file cannot be renamed (Windows), let go of it. Return the check
+    that nobody wrote it since, to run just before the rename (on POSIX too: copying the aside
+    opens and closes the database, which drops the process's locks on it)."""
     held = database_state(db, pinned)
     swap.set_aside(db)
-    if not winfs.OPEN_FILES_BLOCK_RENAME:
-        return lambda: None
-    holder.close()
+    if winfs.OPEN_FILES_BLOCK_RENAME:
+        holder.close()
 
     def unchanged() -> None:
-        if database_state(db) != held:
+        if database_state(db, pinned) != held:
             raise DatabaseInUse("The database changed while it was being replaced: Wareflow EMS is "
                                 "probably open. The upgrade was undone.")
     return unchanged
