@@ -167,8 +167,10 @@ def test_a_rollback_that_fails_half_way_keeps_the_journal_and_the_next_run_finis
         return real_replace(src, dst)
     monkeypatch.setattr("upgrader.journal.os.replace", config_fails)
     monkeypatch.setattr(journal, "_put_back", lambda aside, target: (_ for _ in ()).throw(OSError(5, "I/O")))
-    with pytest.raises(errors.UpgradeFailed, match="nor fully undone"):
+    with pytest.raises(errors.Unfinished, match="some are new, some old") as failed:
         upgrade(locate(root, environ={}))
+    assert (failed.value.exit_code, failed.value.status) == (errors.EXIT_UNFINISHED, "unfinished"), \
+        "the database is already new: never reported as rolled back"
     assert journal.journal_path(root / "data" / "employee_manager.db").exists()
     monkeypatch.undo()
     result = upgrade(locate(root, environ={}))

@@ -143,7 +143,7 @@ def test_an_undo_cut_half_way_is_finished_backwards_by_the_next_run(install, win
     original = content(root)
     windows_files.hold(root / "config.json")
     windows_files.when("replace", root / "config.json.before-wems-upgrade", lambda: windows_files.hold(db))
-    assert run(root) == errors.EXIT_ROLLED_BACK
+    assert run(root) == errors.EXIT_UNFINISHED
     assert generation(root) == 8 and not (root / "config.yaml").exists(), "a mix, which the journal records"
     windows_files.release()
     assert "undone" in recover(db)
@@ -161,7 +161,7 @@ def test_a_database_placed_but_settings_not_is_finished_forwards_by_the_next_run
     temp = root / "config.yaml.wems-upgrade-tmp"
     windows_files.hold(temp)
     windows_files.when("replace", root / "config.yaml", lambda: windows_files.hold(db))
-    assert run(root) == errors.EXIT_ROLLED_BACK
+    assert run(root) == errors.EXIT_UNFINISHED
     assert journal_path(db).exists()
     windows_files.release()
     assert "finished" in recover(db)
@@ -175,12 +175,12 @@ def test_a_placed_file_used_since_is_neither_finished_nor_undone(install, window
     db = database(root)
     windows_files.hold(root / "config.yaml.wems-upgrade-tmp")
     windows_files.when("replace", root / "config.yaml", lambda: windows_files.hold(db))
-    assert run(root) == errors.EXIT_ROLLED_BACK
+    assert run(root) == errors.EXIT_UNFINISHED
     windows_files.release()
     (root / "config.yaml.wems-upgrade-tmp").unlink()
     with closing(apsw.Connection(str(db))) as app:
         app.execute("INSERT INTO app_locks VALUES ('x', 'PC', 'me', '2020-01-01', '2020-01-01', 1, '3')")
-    with pytest.raises(errors.UpgradeFailed, match="cannot be finished"):
+    with pytest.raises(errors.Unfinished, match="cannot be finished"):
         recover(db)
     assert journal_path(db).exists(), "nothing more is changed"
 

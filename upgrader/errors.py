@@ -16,6 +16,7 @@ EXIT_BAD_BACKUP = 9
 EXIT_NO_ROOM = 10
 EXIT_SOME_SITES = 11
 EXIT_STOPPED = 12
+EXIT_UNFINISHED = 13
 
 EXIT_CODES = {
     EXIT_OK: "success: upgraded, or already up to date (nothing to do)",
@@ -31,6 +32,7 @@ EXIT_CODES = {
     EXIT_NO_ROOM: "refused: not enough free disk space, or a folder cannot be written",
     EXIT_SOME_SITES: "several installations: at least one was not upgraded (see the summary table)",
     EXIT_STOPPED: "stopped by Ctrl+C, Ctrl+Break or the window being closed (the message says if anything changed)",
+    EXIT_UNFINISHED: "half done: some files are new, some old; run wems-upgrade again to finish or undo it",
 }
 
 
@@ -89,6 +91,15 @@ class UpgradeFailed(UpgradeError):
     exit_code = EXIT_ROLLED_BACK
     status = "rolled_back"
     advice = "The upgrade was undone: your installation is exactly as it was. Please send the log to support."
+
+
+class Unfinished(UpgradeError):
+    """The swap of the files could neither be completed nor undone: the installation is a mix
+    until the next run settles it from the journal."""
+
+    exit_code = EXIT_UNFINISHED
+    status = "unfinished"
+    advice = "Run wems-upgrade again: it finishes or undoes the change. Do not start Wareflow EMS before."
 
 
 class BadConfig(UpgradeError):

@@ -32,7 +32,7 @@ from typing import Callable
 
 import apsw
 
-from upgrader.errors import DatabaseInUse, UpgradeFailed
+from upgrader.errors import DatabaseInUse, Unfinished, UpgradeFailed
 from upgrader.snapshot import fsync_path, remove_quietly
 from upgrader.winfs import copy, is_sharing_violation, link, replace, unlink
 
@@ -175,11 +175,20 @@ class FileSwap:
         try:
             undo(self.replacements)
         except OSError as exc:
-            raise UpgradeFailed("The change could not be completed nor fully undone "
-                                f"({exc}). Run wems-upgrade again: it will finish it.",
-                                advice="Do not start Wareflow EMS before wems-upgrade has run again.") from exc
+            raise self._undo_failed(exc) from exc
         remove_logged(*self.temps, self.path)
         self.state = "rolled_back"
+
+
+    def _undo_failed(self, exc: OSError) -> UpgradeFailed | Unfinished:
+        """The true state after an undo that stopped half-way: still all old (leftovers only), or a mix."""
+        if not any(status(r) == PLACED for r in self.replacements):
+            return UpgradeFailed(f"The upgrade was undone, but some of its temporary files could not be "
+                                 f"removed yet ({exc}).",
+                                 advice="Your installation is as it was. The next run of wems-upgrade "
+                                        "removes the leftovers.")
+        return Unfinished(f"The files could be neither all replaced nor all put back ({exc}): "
+                          "some are new, some old.")
 
 
 def status(r: Replacement) -> str:
@@ -312,7 +321,7 @@ COMMITTED = "An interrupted upgrade had already finished; its leftover files wer
 DROPPED = "An interrupted upgrade that could no longer be finished was dropped."
 
 
-class Unfinishable(UpgradeFailed):
+class Unfinishable(Unfinished):
     """Files changed since the interrupted swap: neither finishing nor undoing it is safe."""
 
 
@@ -375,7 +384,7 @@ def recover(db: Path, *, discard_unfinishable: bool = False) -> str | None:
     return message
 
 
-def _stuck(exc: OSError) -> DatabaseInUse | UpgradeFailed:
+def _stuck(exc: OSError) -> DatabaseInUse | Unfinished:
     """The error of a recovery that could not move a file: the journal stays for the next run."""
     message = f"An interrupted upgrade could not be finished nor undone yet ({exc})."
     advice = "Nothing more was changed. Run wems-upgrade again; do not start Wareflow EMS before."
@@ -383,4 +392,4 @@ def _stuck(exc: OSError) -> DatabaseInUse | UpgradeFailed:
         return DatabaseInUse(message + " Another program has the file open.",
                              advice="Close Wareflow EMS (and any program showing these files) on every "
                                     "computer, then run wems-upgrade again; do not start Wareflow EMS before.")
-    return UpgradeFailed(message, advice=advice)
+    return Unfinished(message, advice=advice)
