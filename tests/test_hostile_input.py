@@ -111,6 +111,18 @@ def test_a_damaged_database_is_blamed_on_the_installation_not_on_the_backup(inst
     assert not any((root / "backups").glob("*")), "the backup of a damaged database is not kept"
 
 
+@pytest.mark.parametrize("mode", ["--dry-run", "--no-backup"])
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_a_damaged_database_is_blamed_on_the_installation_without_a_backup_too(install, capsys, damage, mode):
+    """No backup is made, so the damage surfaces in the migration or its checks: still exit 3."""
+    root = install(1)
+    db = without_wal(root)
+    DAMAGE[damage](db)
+    code, text = refused_both_ways(root, capsys, mode)
+    assert code == errors.EXIT_BAD_INSTALLATION, text
+    assert str(db) in text and "damaged" in text
+
+
 # --- a change cut short (a hot -journal) -----------------------------------------------------
 
 def _leave_hot_journal(db: Path) -> None:

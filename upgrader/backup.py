@@ -138,7 +138,7 @@ def create_backup(installation: Installation, source: apsw.Connection, kind: str
         return replace(backup, privacy_problem=privacy.problem)
     except (BadBackup, apsw.Error):
         shutil.rmtree(folder, ignore_errors=True)
-        _refuse_if_damaged(installation.database, source)
+        refuse_if_damaged(installation.database, source)
         raise
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
@@ -176,8 +176,8 @@ def _database_problems(conn: apsw.Connection, size: int) -> list[str]:
     return [] if result == ["ok"] else result
 
 
-def _refuse_if_damaged(database: Path, source: apsw.Connection) -> None:
-    """A backup that fails its check may only copy a damaged original: then blame the original."""
+def refuse_if_damaged(database: Path, source: apsw.Connection) -> None:
+    """A copy or a migration that fails may only reflect a damaged original: then blame the original."""
     problems = _database_problems(source, database.stat().st_size)
     if problems:
         raise damaged_database(database, problems) from None

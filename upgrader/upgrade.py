@@ -22,8 +22,8 @@ from typing import Callable
 import apsw
 
 from upgrader import __version__, winfs
-from upgrader.backup import DATABASE_FILE, Backup, create_backup, default_backup_root
-from upgrader.errors import DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed
+from upgrader.backup import refuse_if_damaged, DATABASE_FILE, Backup, create_backup, default_backup_root
+from upgrader.errors import BadInstallation, DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed
 from upgrader.executor import Outcome, in_transaction, run_steps
 from upgrader.installation import CONFIG_NAMES, Installation, find_config
 from upgrader.journal import FileSwap, Replacement, crashpoint, journal_path, recover, remove_logged
@@ -186,14 +186,17 @@ def check_settings_unchanged(installation: Installation, expected: tuple) -> Non
 
 
 def _explain(error: UpgradeError, installation: Installation, first: FirstState | None) -> UpgradeError:
-    """A run that failed before its swap while the database changed under it (reads of a file being
-    written can fail) was refused because the database is in use, not because it is damaged."""
+    """The true cause of a run that failed before its swap: the database changed under it (reads of
+    a file being written can fail: it is in use), or it was damaged already (its own fault, exit 3)."""
     if first is None or isinstance(error, DatabaseInUse):
         return error
     try:
         check_unchanged(installation.database, first.database, "upgraded")
-    except DatabaseInUse as changed:
-        return changed
+        if isinstance(error, UpgradeFailed):
+            with closing(open_database(installation.database)) as source:
+                refuse_if_damaged(installation.database, source)
+    except (DatabaseInUse, BadInstallation) as cause:
+        return cause
     except OSError:
         pass
     return error
