@@ -335,6 +335,8 @@ def test_an_interrupted_backup_is_listed_as_incomplete(install, capsys):
     assert code == errors.EXIT_OK and "incomplete" in text and str(folder) in text
     listed = list_backups(root / "backups")
     assert listed == [(folder, listed[0][1])] and "incomplete" in listed[0][1]
+    code, obj = run(root, capsys, "--list-backups")
+    assert obj["backups"] == [] and obj["unusable"] == [{"folder": str(folder), "reason": listed[0][1]}]
 
 
 def test_the_next_upgrade_removes_an_interrupted_backup(install, capsys):

@@ -217,6 +217,8 @@ def run_one(args: argparse.Namespace, folder: Path, console: Console) -> tuple[i
             console.say(render_backups(backups))
             return EXIT_OK, {"wems_upgrade": __version__, "status": "listed", "exit_code": EXIT_OK,
                              "backups": [str(b.folder) for b in backups if isinstance(b, Backup)],
+                             "unusable": [{"folder": str(b[0]), "reason": b[1]}
+                                          for b in backups if not isinstance(b, Backup)],
                              "log": str(log_path) if log_path else None}, "listed"
         if args.status:
             status = installation_status(locate(folder), args.to_version, args.backup_dir)
