@@ -58,28 +58,31 @@ def test_a_nested_json_file_converts_to_the_same_settings(tmp_path_factory, sett
     assert yaml.safe_load(plan.new_text) == settings
 
 
-def test_the_flat_bootstrapper_shape_maps_onto_the_nested_keys(tmp_path):
+def test_the_flat_keys_no_release_read_are_kept_as_comments_never_activated(tmp_path):
     source = tmp_path / "config.json"
     source.write_text(json.dumps({
         "alert_thresholds_days": [90, 30, 60], "lock_timeout_minutes": 15,
         "export_filename_template": "employés_{date}.xlsx", "roles": ["Préparateur", "Cariste"],
         "workspaces": ["Quai", "Zone A"], "log_level": "INFO", "siret": "12345678900012"},
         ensure_ascii=False), encoding="utf-8")
-    plan = plan_config(source, 8)
+    plan = plan_config(source, 8, from_generation=4)
     assert [c.name for c in plan.converters] == ["c1_flat_to_nested", "c2_json_to_yaml"]
-    assert plan.after == {
-        "alerts": {"critical_days": 30, "warning_days": 60, "info_days": 90}, "lock": {"timeout_minutes": 15},
-        "export_filename_template": "employés_{date}.xlsx",
-        "organization": {"roles": ["Préparateur", "Cariste"], "workspaces": ["Quai", "Zone A"]},
-        "log_level": "INFO", "siret": "12345678900012"}
+    g4_roles = ["Cariste", "Préparateur", "Magasinier", "Réceptionnaire", "Gestionnaire", "Chef d'équipe"]
+    assert plan.after == {"export_filename_template": "employés_{date}.xlsx", "log_level": "INFO",
+                          "siret": "12345678900012", "organization": {"roles": g4_roles}}
     assert yaml.safe_load(plan.new_text) == plan.after
+    assert ("# Not read by Wareflow EMS before this upgrade (flat key of the early template); "
+            "uncomment under alerts: as critical_days and warning_days to use it\n"
+            "# alert_thresholds_days: [90, 30, 60]\n") in plan.new_text
+    assert '# roles: ["Préparateur", "Cariste"]' in plan.new_text and "# lock_timeout_minutes: 15" in plan.new_text
 
 
 def test_a_flat_file_stays_json_for_a_target_before_yaml(tmp_path):
     source = write_config(tmp_path, "json-flat")
     plan = plan_config(source, 4)
     assert plan.new_path == source and plan.retire.name == "config.json.before-wems-upgrade"
-    assert json.loads(plan.new_text)["lock"]["timeout_minutes"] > 0
+    written = json.loads(plan.new_text)
+    assert "lock" not in written and written["not_read_before_wems_upgrade"]["lock_timeout_minutes"] == 2
 
 
 def test_a_yaml_file_is_left_untouched(tmp_path):
@@ -101,7 +104,6 @@ BAD_FILES = {
     "negative timeout": ("config.json", b'{"lock": {"timeout_minutes": -5}}', (1, 11)),
     "roles not text": ("config.yaml", b"organization:\n  roles: [1, 2]\n", (2, 3)),
     "empty workspaces": ("config.yaml", b"organization:\n  workspaces: []\n", (2, 3)),
-    "flat thresholds not numbers": ("config.json", b'{"alert_thresholds_days": ["soon"]}', (1, 2)),
 }
 
 
@@ -133,7 +135,7 @@ def test_each_era_upgrades_with_its_settings_kept(install, generation, shape):
         (root / name).unlink(missing_ok=True)
     source = write_config(root, shape)
     original_bytes = source.read_bytes()
-    expected = plan_config(source, 8).after
+    expected = plan_config(source, 8, from_generation=generation).after
     result = upgrade(locate(root, environ={}))
     assert result.config.read_after == root / "config.yaml"
     assert read_settings(root / "config.yaml")[1] == expected
@@ -186,9 +188,10 @@ def test_the_dry_run_shows_the_yaml_and_the_settings_that_change(install, capsys
     before = file_digests(root)
     assert main(["--yes", "--data-dir", str(root), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "- alert_thresholds_days: [30, 60, 90]" in out
-    assert "+ alerts.critical_days: 30" in out
-    assert "config.yaml would be:" in out and "|   critical_days: 30" in out
+    assert "alert_thresholds_days: the file says [30, 60, 90]" in out
+    assert "alerts.critical_days = 7 and alerts.warning_days = 30" in out
+    assert "+ alerts.critical_days" not in out
+    assert "config.yaml would be:" in out and "| # alert_thresholds_days: [30, 60, 90]" in out
     assert file_digests(root) == before
 
 
@@ -197,9 +200,24 @@ def test_converters_are_chained_in_order():
     assert [(c.source, c.target) for c in converters] == [("json-flat", "json-nested"), ("json-nested", "yaml")]
 
 
-def test_a_nested_file_with_a_flat_key_keeps_both_as_the_app_reads_them(tmp_path):
+def test_a_nested_file_with_a_flat_key_keeps_the_nested_value_live_and_the_flat_one_commented(tmp_path):
     source = tmp_path / "config.json"
     source.write_text(json.dumps({"lock": {"timeout_minutes": 5}, "lock_timeout_minutes": 15}), encoding="utf-8")
     plan = plan_config(source, 8)
     assert plan.shape == "json-nested"
-    assert plan.after == {"lock": {"timeout_minutes": 5}, "lock_timeout_minutes": 15}
+    assert plan.after == {"lock": {"timeout_minutes": 5}}
+    assert "# lock_timeout_minutes: 15" in plan.new_text
+
+
+def test_a_flat_value_the_app_would_refuse_is_kept_as_a_comment_not_refused(tmp_path):
+    source = tmp_path / "config.json"
+    source.write_bytes(b'{"alert_thresholds_days": ["soon"]}')
+    plan = plan_config(source, 8, from_generation=3)
+    assert '# alert_thresholds_days: ["soon"]' in plan.new_text
+
+
+def test_a_g1_installation_without_settings_gets_its_code_constants_written(tmp_path):
+    plan = plan_config(None, 8, from_generation=1, root=tmp_path)
+    assert plan.new_path == tmp_path / "config.yaml"
+    assert yaml.safe_load(plan.new_text) == {"organization": {
+        "roles": ["Préparateur", "Réceptionnaire", "Cariste"], "workspaces": ["Quai", "Zone A", "Zone B", "Bureau"]}}

@@ -1,5 +1,6 @@
 """The installation's settings file: read strictly, validated by the app's rules, converted by
-the chain of converters in migrations/config/, and written as the app's commented YAML."""
+the chain of converters in migrations/config/, and written as the app's commented YAML, so that
+the latest release reads the settings the old release actually ran on (upgrader.effective)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from types import ModuleType
 
 import yaml
 
+from upgrader.effective import FLAT_KEYS as NOT_READ_FLAT_KEYS
+from upgrader.effective import SECTIONS, Rules, effective, leaves, rules_for
 from upgrader.errors import BadConfig
 from upgrader.paths import migrations_dir
 
@@ -26,12 +29,21 @@ POSITIVE = [("alerts", "critical_days"), ("alerts", "warning_days"), ("lock", "t
             ("lock", "heartbeat_interval_seconds")]
 NAME_LISTS = [("organization", "roles"), ("organization", "workspaces")]
 RETIRED_SUFFIX = ".before-wems-upgrade"
+MAIN_FILE = "settings"
+OTHER_SETTINGS_FILES = ("config/backup_config.json", "config/alert_settings.json")
+NOT_READ_KEY = "not_read_before_wems_upgrade"
 
 HEADER = """\
 # Wareflow EMS configuration
 # Converted by wems-upgrade from {source}; the original is kept as {retired}.
 # Lines starting with # are comments. Indent with spaces, never tabs.
 """
+NEW_HEADER = """\
+# Wareflow EMS configuration
+# Written by wems-upgrade: the settings the previous release ran on, where the latest differs.
+# Lines starting with # are comments. Indent with spaces, never tabs.
+"""
+NOT_READ_HEADER = "\n# NOT READ BEFORE THIS UPGRADE: kept here as comments, not used.\n"
 EMPTY_SETTINGS = "\n# No settings of its own: Wareflow EMS uses its defaults.\n{}\n"
 SECTION_COMMENTS = {
     "alerts": "# ALERTS: when expiring CACES, medical visits and trainings are flagged",
@@ -56,6 +68,38 @@ class Converter:
     from_generation: int
     description: str
     module: ModuleType = field(compare=False, repr=False)
+    file: str = MAIN_FILE
+
+
+@dataclass(frozen=True)
+class NotRead:
+    """A value in the file that the old release did not read: kept visibly, never activated."""
+
+    key: str
+    value: object
+    why: str
+    leaves: tuple[tuple[str, str], ...]
+
+    @property
+    def hint(self) -> str:
+        section = self.leaves[0][0]
+        if "." in self.key:
+            return f"under {section}:"
+        return f"under {section}: as " + " and ".join(key for _s, key in self.leaves)
+
+    def as_comment(self) -> str:
+        line = f"# {self.key.split('.')[-1]}: {json.dumps(self.value, ensure_ascii=False)}"
+        return f"# Not read by Wareflow EMS before this upgrade ({self.why}); uncomment {self.hint} to use it\n{line}\n"
+
+
+@dataclass(frozen=True)
+class Explicit:
+    """A value the old release took from its own defaults, written because the latest default differs."""
+
+    section: str
+    key: str
+    value: object
+    latest_default: object
 
 
 @dataclass(frozen=True)
@@ -70,6 +114,10 @@ class ConfigPlan:
     new_path: Path | None = None
     new_text: str | None = None
     retire: Path | None = None
+    effective_before: dict = field(default_factory=dict)
+    not_read: tuple[NotRead, ...] = ()
+    explicit: tuple[Explicit, ...] = ()
+    releases: str = ""
 
     @property
     def changes(self) -> bool:
@@ -80,7 +128,7 @@ class ConfigPlan:
         return self.new_path or self.source
 
     def timeout_minutes(self, default: int) -> int:
-        value = self.before.get("lock", {}).get("timeout_minutes") if isinstance(self.before.get("lock"), dict) else None
+        value = _get(self.effective_before or self.before, "lock", "timeout_minutes")
         return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else default
 
 
@@ -319,15 +367,16 @@ def load_converters(folder: Path | None = None) -> list[Converter]:
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         converters.append(Converter(path.stem, module.SOURCE, module.TARGET, module.FROM_GENERATION,
-                                    module.DESCRIPTION, module))
+                                    module.DESCRIPTION, module, getattr(module, "FILE", MAIN_FILE)))
     return converters
 
 
-def convert(shape: str, settings: dict, generation: int, converters: list[Converter]) -> tuple[str, dict, list]:
-    """Apply the chain of converters that start from `shape` and suit the target generation."""
+def convert(shape: str, settings: dict, generation: int, converters: list[Converter],
+            file: str = MAIN_FILE) -> tuple[str, dict, list]:
+    """Apply the chain of converters of `file` that start from `shape` and suit the target generation."""
     used = []
     for converter in converters:
-        if converter.source == shape and converter.from_generation <= generation:
+        if converter.file == file and converter.source == shape and converter.from_generation <= generation:
             settings = converter.module.convert(settings)
             shape = converter.target
             used.append(converter)
@@ -343,9 +392,11 @@ def _dump(value: dict, indent: int = 0) -> str:
     return "".join(" " * indent + line + "\n" for line in text.splitlines())
 
 
-def render_yaml(settings: dict, source: str = "config.json", retired: str = "") -> str:
-    """The app's commented layout, with the user's values and keys in the user's order."""
-    parts = [HEADER.format(source=source, retired=retired or source + RETIRED_SUFFIX)]
+def render_yaml(settings: dict, source: str | None = "config.json", retired: str = "",
+                not_read: tuple[NotRead, ...] = ()) -> str:
+    """The app's commented layout, with the user's values and keys in the user's order, then the
+    values the old release did not read, as comments."""
+    parts = [HEADER.format(source=source, retired=retired or source + RETIRED_SUFFIX) if source else NEW_HEADER]
     if not settings:
         parts.append(EMPTY_SETTINGS)
     for key, value in settings.items():
@@ -356,6 +407,8 @@ def render_yaml(settings: dict, source: str = "config.json", retired: str = "") 
                 parts.append((f"  # {comment}\n" if comment else "") + _dump({sub: subvalue}, 2))
         else:
             parts.append("\n" + _dump({key: value}))
+    if not_read:
+        parts.append(NOT_READ_HEADER + "".join(item.as_comment() for item in not_read))
     return "".join(parts)
 
 
@@ -375,16 +428,6 @@ def flatten(settings: dict, prefix: str = "") -> list[str]:
     return lines
 
 
-def _origins(shape: str) -> dict[tuple[str, str], list[str]]:
-    """Where a nested setting came from in a flat file, to point at the right line."""
-    if shape != "json-flat":
-        return {}
-    return {("alerts", "critical_days"): ["alert_thresholds_days"],
-            ("alerts", "warning_days"): ["alert_thresholds_days"],
-            ("lock", "timeout_minutes"): ["lock_timeout_minutes"],
-            ("organization", "roles"): ["roles"], ("organization", "workspaces"): ["workspaces"]}
-
-
 def _retired_name(source: Path) -> Path:
     candidate = source.with_name(source.name + RETIRED_SUFFIX)
     number = 1
@@ -394,28 +437,70 @@ def _retired_name(source: Path) -> Path:
     return candidate
 
 
-def plan_config(source: Path | None, generation: int, converters: list[Converter] | None = None) -> ConfigPlan:
-    """What the upgrade to `generation` does with the settings file `source` (None: there is none)."""
-    if source is None:
-        return ConfigPlan(None, "none", {}, {})
-    shape, settings, text = read_settings(source)
-    try:
-        new_shape, after, used = convert(shape, settings, generation, converters or load_converters())
-    except ValueError as exc:
-        raise _error(source, *_locate(text, ["alert_thresholds_days"]), str(exc)) from None
-    validate(source, text, after, _origins(shape))
-    if not used:
-        return ConfigPlan(source, shape, settings, after)
-    if new_shape == "yaml":
-        retired = _retired_name(source)
-        text = render_yaml(after, source.name, retired.name)
-        if yaml.safe_load(text) != after:
-            raise BadConfig(f"The settings of {source.name} cannot be written as YAML without changing them.",
-                            advice="Nothing was changed. Please send the settings file to support.")
-        return ConfigPlan(source, shape, settings, after, tuple(used), source.with_name("config.yaml"),
-                          text, retired)
-    return ConfigPlan(source, shape, settings, after, tuple(used), source, render_json(after),
-                      _retired_name(source))
+def _set_aside(settings: dict, rules: Rules, name: str | None) -> tuple[dict, tuple[NotRead, ...]]:
+    """The settings the old release read, and the values it did not (flat keys; every section of a
+    file it did not open), in the file's order."""
+    read_file, kept, aside = rules.reads_file(name), {}, []
+    for key, value in settings.items():
+        if key in NOT_READ_FLAT_KEYS:
+            aside.append(NotRead(key, value, "flat key of the early template", NOT_READ_FLAT_KEYS[key]))
+        elif key in SECTIONS and not read_file and isinstance(value, dict):
+            why = (f"these releases read {' or '.join(rules.reads)}" if rules.reads
+                   else "these releases read no settings file")
+            aside += [NotRead(f"{key}.{sub}", subvalue, why, ((key, sub),)) for sub, subvalue in value.items()]
+        else:
+            kept[key] = value
+    return kept, tuple(aside)
+
+
+def _explicit(before: dict, latest: Rules, name: str | None, after: dict) -> tuple[Explicit, ...]:
+    """The values the old release ran on that the latest, reading `after`, would read differently."""
+    reads = effective(latest, name, after)
+    return tuple(Explicit(section, key, value, latest.defaults.get(section, {}).get(key))
+                 for (section, key), value in leaves(before).items() if leaves(reads).get((section, key)) != value)
+
+
+def _with_explicit(after: dict, explicit: tuple[Explicit, ...]) -> dict:
+    after = {k: dict(v) if k in SECTIONS and isinstance(v, dict) else v for k, v in after.items()}
+    for item in explicit:
+        after.setdefault(item.section, {})[item.key] = item.value
+    return after
+
+
+def _read(source: Path | None) -> tuple[str, dict, str]:
+    return read_settings(source) if source else ("none", {}, "")
+
+
+def plan_config(source: Path | None, generation: int, converters: list[Converter] | None = None, *,
+                from_generation: int | None = None, root: Path | None = None) -> ConfigPlan:
+    """What the upgrade from `from_generation` (default: `generation`) to `generation` does with the
+    settings file `source` (None: there is none, in `root`), so the latest reads what the old read."""
+    old, latest = rules_for(from_generation or generation), rules_for(generation)
+    shape, settings, text = _read(source)
+    before = effective(old, source.name if source else None, settings)
+    kept, aside = _set_aside(settings, old, source.name if source else None)
+    new_shape, after, used = convert(shape, kept, generation, converters or load_converters())
+    folder = source.parent if source else root
+    new_path = source.with_name("config.yaml") if new_shape == "yaml" and source else source
+    if new_path is None and folder is not None and latest.reads:
+        new_path = folder / latest.reads[0]
+    explicit = _explicit(before, latest, new_path.name if new_path else None, after)
+    after = _with_explicit(after, explicit)
+    if source:
+        validate(source, text, after, {})
+    common = dict(effective_before=before, releases=old.releases, explicit=explicit)
+    if not (used or explicit or (aside and source and old is not latest)) or new_path is None:
+        return ConfigPlan(source, shape, settings, settings, **common)
+    retired = _retired_name(source) if source else None
+    if new_path.suffix == ".json":
+        live = {**after, NOT_READ_KEY: {a.key: a.value for a in aside}} if aside else after
+        return ConfigPlan(source, shape, settings, live, tuple(used), new_path, render_json(live), retired,
+                          not_read=aside, **common)
+    text = render_yaml(after, source.name if source else None, retired.name if retired else "", aside)
+    if yaml.safe_load(text) != after:
+        raise BadConfig(f"The settings of {source.name} cannot be written as YAML without changing them.",
+                        advice="Nothing was changed. Please send the settings file to support.")
+    return ConfigPlan(source, shape, settings, after, tuple(used), new_path, text, retired, not_read=aside, **common)
 
 
 def replacements(config: ConfigPlan) -> list[tuple[Path, Path | None, Path, bool]]:
@@ -425,5 +510,5 @@ def replacements(config: ConfigPlan) -> list[tuple[Path, Path | None, Path, bool
     temp = config.new_path.with_name(config.new_path.name + ".wems-upgrade-tmp")
     if config.new_path == config.source:
         return [(config.source, temp, config.retire, True)]
-    return [(config.new_path, temp, config.new_path.with_name(config.new_path.name + ".wems-upgrade-old"), False),
-            (config.source, None, config.retire, True)]
+    written = [(config.new_path, temp, config.new_path.with_name(config.new_path.name + ".wems-upgrade-old"), False)]
+    return written + ([(config.source, None, config.retire, True)] if config.source else [])

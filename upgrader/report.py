@@ -103,15 +103,39 @@ def settings_diff(before: dict, after: dict) -> list[str]:
         or ["(same settings, new file format)"]
 
 
+def _value(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _effective_lines(config: ConfigPlan, dry_run: bool) -> list[str]:
+    """Each value the old release did not read, and each default written out, in plain words."""
+    release, does = f"Wareflow EMS ({config.releases})", "would keep" if dry_run else "kept"
+    lines = []
+    for item in config.not_read:
+        used = " and ".join(f"{s}.{k} = {_value(config.effective_before.get(s, {}).get(k))}" for s, k in item.leaves)
+        lines.append(f"  {WARN} {item.key}: the file says {_value(item.value)}, but {release} did not read it "
+                     f"({item.why}) and used {used}; the upgrade {does} it as a comment, not used.")
+    written = "would write" if dry_run else "wrote"
+    for item in config.explicit:
+        lines.append(f"  {WARN} {item.section}.{item.key}: {release} used {_value(item.value)}; the latest release "
+                     f"would use {_value(item.latest_default)}, so the upgrade {written} "
+                     f"{_value(item.value)} in {config.new_path.name}.")
+    return lines
+
+
 def _config_lines(config: ConfigPlan | None, dry_run: bool) -> list[str]:
-    if config is None or config.source is None:
+    if config is None or (config.source is None and not config.changes):
         return ["Settings", "  No settings file: Wareflow EMS uses its defaults (and writes config.yaml itself)."]
     if not config.changes:
         return ["Settings", f"  {OK} {config.source.name} is valid and stays as it is."]
     lines = ["Settings"] + [f"  {'Would convert' if dry_run else OK + ' Converted'}: {c.description}"
                             for c in config.converters]
+    if config.source is None:
+        lines.append(f"  No settings file: {config.new_path.name} {'would be' if dry_run else 'was'} written "
+                     "with the values the previous release used")
     if config.retire:
         lines.append(f"  {config.source.name} is kept as {config.retire.name}")
+    lines += _effective_lines(config, dry_run)
     if dry_run:
         lines += ["  Changes to the settings (- now, + after):"]
         lines += [f"    {line}" for line in settings_diff(config.before, config.after)]

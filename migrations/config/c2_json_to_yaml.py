@@ -4,6 +4,7 @@ The settings are the same; only the file changes. The YAML is written in the com
 layout of the app's own default file (see upgrader/config.py).
 """
 
+FILE = "settings"
 SOURCE = "json-nested"
 TARGET = "yaml"
 FROM_GENERATION = 5
