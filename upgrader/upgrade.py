@@ -114,7 +114,8 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
         first = first_state(installation)
         with closing(open_database(db)) as source:
             plan = make_plan(source, catalog, catalog.resolve_target(options.target))
-            config = plan_config(installation.config, plan.target.generation)
+            config = plan_config(installation.config, plan.target.generation,
+                                 from_generation=plan.current.generation, root=installation.root)
             timeout = config.timeout_minutes(DEFAULT_LOCK_TIMEOUT_MINUTES)
             result = UpgradeResult("up_to_date", installation, plan, config=config,
                                    stale_locks=check_app_closed(source, timeout))
@@ -249,7 +250,8 @@ def _write_temps(config: ConfigPlan) -> None:
                 handle.write(config.new_text)
                 handle.flush()
                 os.fsync(handle.fileno())
-            copy_owner_and_mode(config.source, temp)
+            if config.source:
+                copy_owner_and_mode(config.source, temp)
 
 
 def _disk_error(exc: BaseException) -> UpgradeError:
