@@ -30,7 +30,8 @@ def installation_status(installation: Installation, target: str | None = None,
     catalog = load_catalog()
     with closing(open_database(installation.database)) as conn:
         plan = make_plan(conn, catalog, catalog.resolve_target(target))
-        config = plan_config(installation.config, plan.target.generation)
+        config = plan_config(installation.config, plan.target.generation,
+                             from_generation=plan.current.generation, root=installation.root)
         app_open, stale = None, []
         try:
             stale = check_app_closed(conn, config.timeout_minutes(DEFAULT_LOCK_TIMEOUT_MINUTES))
