@@ -79,6 +79,26 @@ def _execute(conn: apsw.Connection, step: Step, op: Operation, statements: tuple
         raise UpgradeFailed(f"Step {step.label} could not {op.describe()}: {exc}") from exc
 
 
+@contextmanager
+def rolled_back(conn: apsw.Connection, name: str = "wems_upgrade_trial"):
+    """Run the body under a SAVEPOINT that is always undone (ROLLBACK TO, then RELEASE).
+
+    SQLite undoes a savepoint from its rollback journal: with journal_mode=OFF a ROLLBACK TO
+    silently keeps every change, so that mode is refused here.
+    """
+    (mode,) = conn.execute("PRAGMA main.journal_mode").fetchone()
+    if mode.lower() == "off":
+        raise UpgradeFailed("Cannot try the app's operations: the database has no rollback journal "
+                            "(journal_mode=OFF), so they could not be undone.")
+    conn.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    finally:
+        if conn.in_transaction:
+            conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
+
+
 def in_transaction(conn: apsw.Connection, work: Callable[[apsw.Connection], T],
                    before_commit: Callable[[apsw.Connection, T], None]) -> T:
     """Run `work` then `before_commit` in ONE transaction; roll back on any error.

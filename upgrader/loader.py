@@ -2,7 +2,9 @@
 
 A folder `g<N>_<name>/` holds `step.toml` (description, releases, app migration names),
 `schema.sql` (the schema a fresh install of generation N creates) and, from g2 on,
-`up.sql` (the SQL that takes generation N-1 to N).
+`up.sql` (the SQL that takes generation N-1 to N). It may hold `app_checks.sql`: what the app of
+that generation runs at start-up and on its main screens, each statement preceded by a line
+`-- name: <what it does>`; a generation without one runs the newest earlier generation's.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -22,6 +24,35 @@ from upgrader.paths import migrations_dir
 from upgrader.schema import Schema, schema_from_sql
 
 _FOLDER = re.compile(r"^g(\d+)_(\w+)$")
+_NAME = re.compile(r"^--\s*name:\s*(.+?)\s*$", re.MULTILINE)
+APP_CHECKS_FILE = "app_checks.sql"
+
+
+@dataclass(frozen=True)
+class AppOperation:
+    """One operation of the app (a screen's query, an insert, an update), run before COMMIT."""
+
+    name: str
+    sql: str
+
+
+def parse_app_operations(text: str, source: str = APP_CHECKS_FILE) -> tuple[AppOperation, ...]:
+    """Split an app_checks.sql into its named statements; anything before the first name must be comments."""
+    parts = _NAME.split(text)
+    lead = [line for line in parts[0].splitlines() if line.strip() and not line.lstrip().startswith("--")]
+    if lead:
+        raise ValueError(f"{source}: SQL before the first '-- name:' line: {lead[0].strip()}")
+    operations, seen = [], set()
+    for name, body in zip(parts[1::2], parts[2::2]):
+        sql = body.strip()
+        code = [line for line in sql.splitlines() if line.strip() and not line.lstrip().startswith("--")]
+        if not code:
+            raise ValueError(f"{source}: '{name}' has no SQL")
+        if name in seen:
+            raise ValueError(f"{source}: two operations are named '{name}'")
+        seen.add(name)
+        operations.append(AppOperation(name, sql))
+    return tuple(operations)
 
 
 @dataclass(frozen=True)
@@ -36,6 +67,10 @@ class Step:
     last_release: Version | None = None
     app_migrations: tuple[str, ...] = ()
     operations: tuple[Operation, ...] = field(default=(), compare=False)
+    app_checks_sql: str | None = None
+    #: the app's operations for a database of this generation, and the generation whose file holds them
+    app_operations: tuple[AppOperation, ...] = field(default=(), compare=False)
+    app_operations_from: int | None = None
 
     @property
     def label(self) -> str:
@@ -60,6 +95,8 @@ def load_step(folder: Path) -> Step:
     meta = tomllib.loads((folder / "step.toml").read_text(encoding="utf-8"))
     up = folder / "up.sql"
     up_sql = up.read_text(encoding="utf-8") if up.exists() else None
+    checks = folder / APP_CHECKS_FILE
+    checks_sql = checks.read_text(encoding="utf-8") if checks.exists() else None
     generation = int(match.group(1))
     if meta.get("generation") != generation:
         raise ValueError(f"{folder}: step.toml says generation {meta.get('generation')}")
@@ -69,7 +106,9 @@ def load_step(folder: Path) -> Step:
         up_sql=up_sql, first_release=_version(meta.get("first_release")),
         last_release=_version(meta.get("last_release")),
         app_migrations=tuple(meta.get("app_migrations", ())),
-        operations=tuple(parse_operations(up_sql)) if up_sql else ())
+        operations=tuple(parse_operations(up_sql)) if up_sql else (), app_checks_sql=checks_sql,
+        app_operations=parse_app_operations(checks_sql, f"{folder.name}/{APP_CHECKS_FILE}") if checks_sql else (),
+        app_operations_from=generation if checks_sql else None)
 
 
 @dataclass(frozen=True)
@@ -135,10 +174,23 @@ def load_catalog(folder: Path | None = None) -> Catalog:
     folder = folder or migrations_dir()
     found = sorted((int(_FOLDER.match(p.name).group(1)), p) for p in folder.iterdir()
                    if p.is_dir() and _FOLDER.match(p.name))
-    steps = tuple(load_step(path) for _n, path in found)
+    steps = _inherit_app_operations([load_step(path) for _n, path in found])
     numbers = [s.generation for s in steps]
     if numbers != list(range(1, len(steps) + 1)):
         raise ValueError(f"migrations must be g1, g2, ... without gaps; found {numbers}")
     if steps[0].up_sql is not None or any(s.up_sql is None for s in steps[1:]):
         raise ValueError("g1 is the baseline (no up.sql); every later generation needs up.sql")
     return Catalog(steps, folder)
+
+
+def _inherit_app_operations(steps: list[Step]) -> tuple[Step, ...]:
+    """A generation without app_checks.sql runs the operations of the newest earlier one that has it
+    (a step may change the schema without changing the app's queries)."""
+    out, last = [], None
+    for step in steps:
+        if step.app_checks_sql is not None:
+            last = step
+        elif last is not None:
+            step = replace(step, app_operations=last.app_operations, app_operations_from=last.generation)
+        out.append(step)
+    return tuple(out)

@@ -76,7 +76,11 @@ def _migration_lines(result: UpgradeResult) -> list[str]:
 
 
 def _validation_lines(result: UpgradeResult) -> list[str]:
-    return ["Validation"] + [f"  {OK if c.ok else FAIL} {c.name}: {c.detail}" for c in result.checks]
+    lines = ["Validation"]
+    for c in result.checks:
+        lines.append(f"  {OK if c.ok else FAIL} {c.name}: {c.detail}")
+        lines += [f"       - {item}" for item in c.items]
+    return lines
 
 
 def _backup_lines(result: UpgradeResult) -> list[str]:
@@ -259,8 +263,8 @@ def result_json(result: UpgradeResult, log_path: Path | None = None) -> dict:
         "app_migrations_recorded": list(plan.app_migrations) if result.status == "upgraded" else [],
         "backup": str(result.backup.folder) if result.backup else None,
         "backup_private": result.backup.privacy_problem is None if result.backup else None,
-        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail, "problems": list(c.problems)}
-                   for c in result.checks],
+        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail, "problems": list(c.problems),
+                    "items": list(c.items)} for c in result.checks],
         "config": None if not config or not config.source else {
             "file": config.source.name, "shape": config.shape, "converted": config.changes,
             "read_after": str(config.read_after), "kept_as": config.retire.name if config.retire else None},

@@ -39,7 +39,7 @@ from upgrader.recorder import record_app_migrations, record_history
 from upgrader.snapshot import (attach_readonly, check_database_file, check_unchanged, contents_state, copy_database,
                                copy_file, copy_owner_and_mode, create_like, database_state, fsync_path, hold_exclusive,
                                open_database)
-from upgrader.validator import Check, collect_facts, validate
+from upgrader.validator import Check, app_operations_check, collect_facts, validate
 
 Progress = Callable[[str, int, int], None]
 ORIGINAL = "original"
@@ -395,7 +395,9 @@ def migrate_copy(path: Path, plan: Plan, reference: Path,
     checks: list[Check] = []
     flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_URI
     with closing(apsw.Connection(str(path), flags=flags)) as conn:
-        conn.execute("PRAGMA journal_mode=OFF").fetchall()
+        # MEMORY, not OFF: the app's operations run under a SAVEPOINT that must really be undone,
+        # and SQLite undoes one from the rollback journal (OFF keeps the changes).
+        conn.execute("PRAGMA journal_mode=MEMORY").fetchall()
         conn.execute("PRAGMA synchronous=OFF")
         attach_readonly(conn, reference, ORIGINAL)
         before = collect_facts(conn)
@@ -406,6 +408,10 @@ def migrate_copy(path: Path, plan: Plan, reference: Path,
                                    ORIGINAL, _stage(progress, "checks")))
             log.info("checks: %s", [(ch.name, ch.ok, ch.detail) for ch in checks])
             failed = [ch for ch in checks if not ch.ok]
+            if not failed:
+                checks.append(app_operations_check(c, plan.target))
+                log.info("checks: %s", [(ch.name, ch.ok, ch.detail) for ch in checks[-1:]])
+                failed = [ch for ch in checks if not ch.ok]
             if failed:
                 raise UpgradeFailed("The upgraded database failed its checks, so nothing was changed:",
                                     [f"{ch.name}: {p}" for ch in failed for p in ch.problems])

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import uuid
 from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Callable
 
 import apsw
 
+from upgrader.executor import rolled_back
+from upgrader.loader import AppOperation, Step
+from upgrader.runlog import log as _log
 from upgrader.schema import Schema, Table, differences, quote, read_schema
 
 
@@ -18,6 +25,8 @@ class Check:
     ok: bool
     detail: str
     problems: tuple[str, ...] = ()
+    #: what was checked, one line each (the app's operations), shown under the check's line
+    items: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -160,6 +169,104 @@ def validate(conn: apsw.Connection, before: Facts, expected: Schema, label: str,
         with _ticking(conn, progress, len(done), len(checks)):
             done.append(check())
     return done
+
+
+APP_OPERATIONS = "app_operations"
+ALERT_DAYS = 30  # the app's default alerts.warning_days from g2 to g8
+_WRITES = {apsw.SQLITE_INSERT, apsw.SQLITE_UPDATE, apsw.SQLITE_DELETE}
+#: what an app_checks.sql may not do: end or split the transaction, attach files, change settings
+_FORBIDDEN = {apsw.SQLITE_TRANSACTION, apsw.SQLITE_SAVEPOINT, apsw.SQLITE_ATTACH, apsw.SQLITE_DETACH,
+              apsw.SQLITE_PRAGMA}
+
+
+def app_bindings() -> dict[str, object]:
+    """The values the app's operations are run with: today, now (as peewee writes them), fresh ids."""
+    return {"today": date.today().isoformat(), "now": datetime.now().isoformat(sep=" "),
+            "alert_days": ALERT_DAYS, "user": "wems-upgrade", "hostname": socket.gethostname(),
+            "process_id": os.getpid(), "lock_id": str(uuid.uuid4()), "employee_id": str(uuid.uuid4()),
+            "external_id": f"WEMS-UPGRADE-{uuid.uuid4().hex[:12]}", "caces_id": str(uuid.uuid4()),
+            "contract_id": str(uuid.uuid4())}
+
+
+class _OperationFailed(Exception):
+    pass
+
+
+def app_operations_check(conn: apsw.Connection, step: Step, bindings: dict | None = None) -> Check:
+    """Run what the app of `step`'s generation runs at start-up and on its screens, under a
+    SAVEPOINT that is rolled back: every SELECT read to its last row, every write changing a row.
+
+    The first operation that fails stops the run and is named. Afterwards every table must hold
+    the rows it held before (nothing the operations wrote stays).
+    """
+    operations = step.app_operations
+    if not operations:
+        return Check(APP_OPERATIONS, True, f"none run: wems-upgrade describes no operation of the app for "
+                                           f"{step.label} or an earlier generation")
+    values = app_bindings() | (bindings or {})
+    source = f"g{step.app_operations_from}"
+    counts, ran, problems = row_counts(conn), [], []
+    with rolled_back(conn):
+        written: set[str] = set()
+        try:
+            for op in operations:
+                _run_app_operation(conn, op, values, written)
+                ran.append(op.name)
+            broken = _broken_in(conn, written)
+        except _OperationFailed as exc:
+            problems.append(str(exc))
+    if not problems:
+        left = [f"{t}: {n} rows before the operations, {counts.get(t)} after" for t, n in row_counts(conn).items()
+                if counts.get(t) != n]
+        new = broken - _broken_in(conn, written)
+        problems += [f"the operations left rows behind ({', '.join(left)})"] if left else []
+        problems += [f"{n} row(s) of {t} written by the operations point to a missing {parent}"
+                     for (t, parent), n in sorted(new.items())]
+    if problems:
+        failed = operations[len(ran)].name if len(ran) < len(operations) else "after the last operation"
+        return Check(APP_OPERATIONS, False, f"{len(ran)} of {len(operations)} of the app's operations ran "
+                                            f"({source}); failed: {failed}", tuple(problems), tuple(ran))
+    return Check(APP_OPERATIONS, True, f"{len(ran)} of {len(operations)} of the app's operations ({source}) "
+                                       f"ran on the upgraded data, then were undone", items=tuple(ran))
+
+
+def _run_app_operation(conn: apsw.Connection, op: AppOperation, values: dict, written: set[str]) -> None:
+    writes: set[str] = set()
+
+    def authorize(action, table, _b, database, _trigger):
+        if action in _FORBIDDEN:
+            return apsw.SQLITE_DENY
+        if action in _WRITES and database in ("main", None):
+            writes.add(table)
+        return apsw.SQLITE_OK
+    conn.authorizer = authorize
+    cursor = conn.cursor()
+    before = conn.total_changes()
+    try:
+        rows = sum(1 for _row in cursor.execute(op.sql, values))
+    except (apsw.Error, KeyError) as exc:
+        raise _OperationFailed(f"{op.name}: {_reason(exc)}") from exc
+    finally:
+        conn.authorizer = None
+        cursor.close()
+    written |= writes
+    if writes and conn.total_changes() == before:
+        raise _OperationFailed(f"{op.name}: changed no row")
+    log_rows = rows if not writes else conn.total_changes() - before
+    _log.info("app operation %r: %s %d row(s)", op.name, "wrote" if writes else "read", log_rows)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, KeyError):
+        return f"no value for the binding :{exc.args[0]}"
+    if isinstance(exc, apsw.AuthError):
+        return "not allowed in the app's operations (transactions, savepoints, ATTACH and PRAGMA are refused)"
+    return str(exc)
+
+
+def _broken_in(conn: apsw.Connection, tables: set[str]) -> Counter:
+    return Counter((table, parent) for name in sorted(tables)
+                   for table, _rowid, parent, _fk in conn.execute(f"PRAGMA main.foreign_key_check({quote(name)})"))
 
 
 @contextmanager
