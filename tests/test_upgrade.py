@@ -38,7 +38,7 @@ def test_every_generation_reaches_the_latest_with_every_check_green(install, cat
     assert result.status == "upgraded"
     assert result.plan.current.generation == generation
     assert [c.name for c in result.checks] == ["rows", "values", "documents", "schema", "integrity",
-                                               "foreign_keys"]
+                                               "foreign_keys", "app_operations"]
     assert all(c.ok for c in result.checks), result.checks
     assert actual_layout(root) == fresh_layout(catalog, 8), "column order must equal a fresh g8 database"
 
