@@ -269,3 +269,16 @@ def test_the_state_saved_before_a_restore_names_its_generation(install):
     result = upgrade(locate(root, environ={}))
     back = restore(locate(root, environ={}), result.backup.folder)
     assert back.saved.manifest["generation_before"] == "g8"
+
+
+def test_every_settings_file_is_backed_up_listed_and_restored(install):
+    root = install(7)
+    others = [root / "config" / "backup_config.json", root / "config" / "alert_settings.json"]
+    originals = [p.read_bytes() for p in others]
+    result = upgrade(locate(root, environ={}))
+    listed = {f["name"] for f in result.backup.manifest["files"] if f["role"] == "config"}
+    assert {"config/backup_config.json", "config/alert_settings.json"} <= listed
+    for path in others:
+        path.write_text("{}", encoding="utf-8")
+    restore(locate(root, environ={}), result.backup.folder)
+    assert [p.read_bytes() for p in others] == originals

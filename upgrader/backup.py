@@ -1,5 +1,5 @@
-"""Verified backups of an installation: a backup-API snapshot of the database, the config
-files as they were, and a manifest of sizes, SHA-256 digests and row counts."""
+"""Verified backups of an installation: a backup-API snapshot of the database, every
+settings file as it was (config.yaml/yml/json, config/backup_config.json, config/alert_settings.json), and a manifest of sizes, SHA-256 digests and row counts."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ import apsw
 
 from upgrader import __version__
 from upgrader.errors import BadBackup, DatabaseInUse, UpgradeError, UpgradeFailed, damaged_database
-from upgrader.installation import CONFIG_NAMES, Installation
+from upgrader.config import SETTINGS_FILES
+from upgrader.installation import Installation
 from upgrader.journal import write_atomically
 from upgrader.locks import hold_file_lock, is_abandoned
 from upgrader.privacy import PRIVATE_DIR, PRIVATE_FILE, make_private
@@ -109,9 +110,10 @@ def _file_entry(folder: Path, name: str, role: str, original: Path, root: Path, 
 
 def _copy_configs(installation: Installation, folder: Path, privacy: _Privacy) -> list[dict]:
     entries = []
-    for name in CONFIG_NAMES:
+    for name in SETTINGS_FILES:
         source = installation.root / name
         if source.is_file():
+            (folder / name).parent.mkdir(exist_ok=True)
             shutil.copyfile(source, folder / name)
             fsync_path(folder / name)
             entries.append(_file_entry(folder, name, "config", source, installation.root, privacy))
@@ -250,7 +252,7 @@ def _valid_files(files) -> bool:
     databases = [f["name"] for f in files if f.get("role") == "database"]
     configs = [f["name"] for f in files if f.get("role") == "config"]
     return (databases == [DATABASE_FILE] and len(set(configs)) == len(configs)
-            and set(configs) <= set(CONFIG_NAMES) and len(databases) + len(configs) == len(files))
+            and set(configs) <= set(SETTINGS_FILES) and len(databases) + len(configs) == len(files))
 
 
 def verify_backup(folder: Path, *, rehash: bool = True) -> Backup:
@@ -262,7 +264,8 @@ def verify_backup(folder: Path, *, rehash: bool = True) -> Backup:
     problems = []
     for entry in manifest["files"]:
         path = folder / entry["name"]
-        if Path(entry["name"]).name != entry["name"] or not path.is_file():
+        if (Path(entry["name"]).name != entry["name"] and entry["name"] not in SETTINGS_FILES) \
+                or not path.is_file():
             problems.append(f"{entry['name']} is missing")
         elif path.stat().st_size != entry["size"] or (rehash and sha256_file(path) != entry["sha256"]):
             problems.append(f"{entry['name']} has been changed or damaged since the backup was made")

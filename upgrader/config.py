@@ -31,6 +31,7 @@ NAME_LISTS = [("organization", "roles"), ("organization", "workspaces")]
 RETIRED_SUFFIX = ".before-wems-upgrade"
 MAIN_FILE = "settings"
 OTHER_SETTINGS_FILES = ("config/backup_config.json", "config/alert_settings.json")
+SETTINGS_FILES = ("config.yaml", "config.yml", "config.json") + OTHER_SETTINGS_FILES
 NOT_READ_KEY = "not_read_before_wems_upgrade"
 
 HEADER = """\

@@ -462,6 +462,8 @@ def create_installation(root: Path, generation: int, *, employees: int = 50, yea
         write_config(root, "json-nested" if generation <= 4 else "yaml")
     elif config is not None:
         write_config(root, config)
+    if generation >= FIRST_WITH_OTHER_SETTINGS and config is not None:
+        write_other_settings(root)
     conn = open_like_the_app(db)
     try:
         conn.execute(schema_file(generation).read_text(encoding="utf-8"))
@@ -498,6 +500,26 @@ def yaml_config_text() -> str:
     data = nested_config()
     data["organization"]["contract_types"] = ["CDI", "CDD", "Intérim", "Alternance"]
     return YAML_HEADER + yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+
+
+FIRST_WITH_OTHER_SETTINGS = 7
+BACKUP_SETTINGS = {"enabled": True, "frequency": "daily", "time": "18:30", "keep_last": 10,
+                   "directory": "backups", "compress": True, "include_documents": False}
+ALERT_SETTINGS = {"caces": {"enabled": True, "days_before": [30, 60]},
+                  "medical_visits": {"enabled": True, "days_before": [30]},
+                  "contracts": {"enabled": True, "days_before": [15, 30], "notify": "Responsable d'entrepôt"},
+                  "email": {"enabled": False, "recipient": EMAIL_RECIPIENT}}
+
+
+def write_other_settings(root: Path) -> list[Path]:
+    """config/backup_config.json and config/alert_settings.json, kept by releases from v2.1.3 (g7)."""
+    folder = Path(root) / "config"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, data in (("backup_config.json", BACKUP_SETTINGS), ("alert_settings.json", ALERT_SETTINGS)):
+        (folder / name).write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        paths.append(folder / name)
+    return paths
 
 
 def write_config(root: Path, shape: str) -> Path:

@@ -11,7 +11,8 @@ from pathlib import Path
 from upgrader.backup import DATABASE_FILE, Backup, create_backup, default_backup_root, sha256_file, verify_backup
 from upgrader.detector import newest_contained, read_wems_schema, refuse_if_not_wems
 from upgrader.errors import BadBackup, BadInstallation, DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed
-from upgrader.installation import CONFIG_NAMES, Installation, find_config
+from upgrader.config import OTHER_SETTINGS_FILES, SETTINGS_FILES
+from upgrader.installation import Installation, find_config
 from upgrader.journal import FileSwap, Replacement, crashpoint, recover
 from upgrader.loader import load_catalog
 from upgrader.locks import check_app_closed, installation_lock
@@ -127,7 +128,8 @@ def _generation(conn) -> str | None:
 
 
 def _replacements(installation: Installation, backup: Backup, keep_current: bool) -> list[Replacement]:
-    """The database and each config file of the backup go back; config files it lacks go away.
+    """The database and each settings file of the backup go back; a main settings file it lacks goes
+    away (config/*.json it lacks stay: backups made before they were saved did not hold them).
 
     With `keep_current` (no backup of the current state could be made), every current file
     is kept beside its target, named *.before-restore-<time>, instead of being deleted.
@@ -143,12 +145,12 @@ def _replacements(installation: Installation, backup: Backup, keep_current: bool
         out += [Replacement(f"{db}{suffix}", None, f"{damaged}{suffix}", keep_aside=True)
                 for suffix in ("-wal", "-shm") if Path(f"{db}{suffix}").exists()]
     in_backup = {e["name"] for e in backup.manifest["files"] if e["role"] == "config"}
-    for name in CONFIG_NAMES:
+    for name in SETTINGS_FILES:
         target = installation.root / name
         aside = f"{target}.{stamp}" if keep_current else f"{target}{ASIDE_SUFFIX}"
         if name in in_backup:
             out.append(Replacement(str(target), f"{target}{TEMP_SUFFIX}", aside, keep_current))
-        elif target.exists():
+        elif target.exists() and name not in OTHER_SETTINGS_FILES:
             out.append(Replacement(str(target), None, aside, keep_current))
     return sorted(out, key=lambda r: r.new is None)
 
@@ -168,6 +170,7 @@ def _write_temps(installation: Installation, backup: Backup, replacements: list[
     for r in replacements:
         if r.new:
             entry = entries[r.target]
+            Path(r.new).parent.mkdir(exist_ok=True)
             create_like(Path(r.new), Path(r.target))
             shutil.copyfile(backup.folder / entry["name"], r.new)
             if Path(r.target).exists():
