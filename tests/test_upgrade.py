@@ -192,3 +192,14 @@ def test_large_changed_tables_get_a_quick_check_and_small_ones_a_full_one(instal
     result = upgrade(locate(root, environ={}))
     integrity = next(c for c in result.checks if c.name == "integrity")
     assert integrity.ok and "employees" in integrity.detail and "medical_visits" not in integrity.detail
+
+
+def test_mixed_spellings_of_a_contract_type_are_kept_byte_for_byte(install):
+    root = install(5)
+    execute(root, "UPDATE employees SET contract_type = 'Interim' WHERE id = (SELECT min(id) FROM employees)")
+    execute(root, "UPDATE employees SET contract_type = 'Intérim' WHERE id = (SELECT max(id) FROM employees)")
+    spelled = "SELECT id, CAST(contract_type AS BLOB) FROM employees ORDER BY id"
+    before = query(root, spelled)
+    assert {bytes(v) for _i, v in before} >= {b"Interim", "Intérim".encode()}
+    upgrade(locate(root, environ={}))
+    assert query(root, spelled) == before
