@@ -191,6 +191,7 @@ def test_the_dry_run_shows_the_yaml_and_the_settings_that_change(install, capsys
     assert "alert_thresholds_days: the file says [30, 60, 90]" in out
     assert "alerts.critical_days = 7 and alerts.warning_days = 30" in out
     assert "+ alerts.critical_days" not in out
+    assert "Settings: 4 value(s) in config.json that Wareflow EMS" in out
     assert "config.yaml would be:" in out and "| # alert_thresholds_days: [30, 60, 90]" in out
     assert file_digests(root) == before
 

@@ -62,10 +62,25 @@ def render_plan(result: UpgradeResult) -> str:
     if plan.app_migrations:
         lines.append(f"  Record {len(plan.app_migrations)} finished migration(s) so Wareflow EMS "
                      "starts with nothing pending")
+    lines += _plan_settings_lines(result.config)
     if result.space and result.status != "dry_run":
         lines.append(f"  Disk: the backup needs about {human_size(result.space.backup_size)} "
                      f"({human_size(result.space.free_for_backup)} free)")
     return "\n".join(lines)
+
+
+def _plan_settings_lines(config: ConfigPlan | None) -> list[str]:
+    """One line each for the values the old release did not read and the defaults written out."""
+    if not config or not (config.not_read or config.explicit):
+        return []
+    lines = []
+    if config.not_read:
+        lines.append(f"  Settings: {len(config.not_read)} value(s) in {config.source.name} that Wareflow EMS "
+                     f"({config.releases}) did not read are kept as comments, not used")
+    if config.explicit:
+        names = ", ".join(f"{e.section}.{e.key}" for e in config.explicit)
+        lines.append(f"  Settings: {names} written out as the release used them (the latest defaults differ)")
+    return lines
 
 
 def _migration_lines(result: UpgradeResult) -> list[str]:
