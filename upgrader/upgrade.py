@@ -395,9 +395,10 @@ def migrate_copy(path: Path, plan: Plan, reference: Path,
     checks: list[Check] = []
     flags = apsw.SQLITE_OPEN_READWRITE | apsw.SQLITE_OPEN_URI
     with closing(apsw.Connection(str(path), flags=flags)) as conn:
-        # MEMORY, not OFF: the app's operations run under a SAVEPOINT that must really be undone,
-        # and SQLite undoes one from the rollback journal (OFF keeps the changes).
-        conn.execute("PRAGMA journal_mode=MEMORY").fetchall()
+        # A rollback journal, not OFF: the app's operations run under a SAVEPOINT that must really
+        # be undone, and SQLite undoes one from the journal (OFF keeps the changes). On disk, not
+        # MEMORY: pages a rebuild frees and a later one reuses would all be held in RAM.
+        conn.execute("PRAGMA journal_mode=DELETE").fetchall()
         conn.execute("PRAGMA synchronous=OFF")
         attach_readonly(conn, reference, ORIGINAL)
         before = collect_facts(conn)
