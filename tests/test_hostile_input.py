@@ -431,7 +431,8 @@ def test_an_empty_json_object_means_the_apps_defaults_and_is_converted(install, 
     (root / "config.json").write_text("{}\n", encoding="utf-8")
     assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_OK
     capsys.readouterr()
-    assert yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8")) == {}
+    g3_roles = ["Cariste", "Préparateur", "Magasinier", "Réceptionnaire", "Gestionnaire", "Chef d'équipe"]
+    assert yaml.safe_load((root / "config.yaml").read_text(encoding="utf-8")) == {"organization": {"roles": g3_roles}}
     assert (root / "config.json.before-wems-upgrade").read_text(encoding="utf-8") == "{}\n"
 
 

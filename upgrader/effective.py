@@ -50,9 +50,14 @@ def load_rules(folder: Path | None = None) -> tuple[Rules, ...]:
 
 
 def rules_for(generation: int) -> Rules:
-    for rules in load_rules():
+    """The rules of `generation`; a later generation without a file of its own reads settings as
+    the last one described does (a release adds a file only when its loading or defaults change)."""
+    ranges = load_rules()
+    for rules in ranges:
         if rules.first <= generation <= rules.last:
             return rules
+    if generation > ranges[-1].last:
+        return ranges[-1]
     raise LookupError(f"no settings rules for generation {generation}")
 
 
