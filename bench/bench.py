@@ -27,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import closing
 from pathlib import Path
@@ -121,8 +122,14 @@ def run_command(command: list[str]) -> tuple[float, int]:
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if os.name == "nt":
-        _out, err = process.communicate()
-        code, peak = process.returncode, _windows_peak_kb(process)
+        peak, errors = 0, []
+        reader = threading.Thread(target=lambda: errors.append(process.stderr.read()))
+        reader.start()
+        while process.poll() is None:
+            peak = max(peak, _windows_peak_kb(process))
+            time.sleep(0.02)
+        reader.join()
+        err, code, peak = errors[0], process.returncode, max(peak, _windows_peak_kb(process))
     else:
         _pid, status, usage = os.wait4(process.pid, 0)
         err, code, peak = process.stderr.read(), os.waitstatus_to_exitcode(status), usage.ru_maxrss
@@ -134,7 +141,8 @@ def run_command(command: list[str]) -> tuple[float, int]:
 
 
 def _windows_peak_kb(process: subprocess.Popen) -> int:
-    """PeakWorkingSetSize of the (exited, still open) process handle, through K32GetProcessMemoryInfo."""
+    """PeakWorkingSetSize of the process so far, through K32GetProcessMemoryInfo (Wine reports 0
+    once the process has exited, so run_command also reads it while the process runs)."""
     import ctypes
     from ctypes import wintypes
 

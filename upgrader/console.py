@@ -214,12 +214,16 @@ def _isatty(stream) -> bool:
 
 
 def is_console(stream) -> bool:
-    """Windows: the stream's handle is a console (GetConsoleMode fails on NUL, files and pipes)."""
+    """Windows: the stream's handle is a console (GetConsoleMode fails on NUL, files and pipes).
+    A stream with no handle of its own (an IDE's, a wrapper) is taken at its word."""
     import ctypes
     import msvcrt
 
+    try:
+        handle = msvcrt.get_osfhandle(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return True
     mode = ctypes.c_uint32()
-    handle = msvcrt.get_osfhandle(stream.fileno())
     return bool(ctypes.windll.kernel32.GetConsoleMode(handle, ctypes.byref(mode)))
 
 
