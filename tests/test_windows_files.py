@@ -7,6 +7,8 @@ from __future__ import annotations
 from contextlib import closing
 
 import os
+from pathlib import Path
+from types import SimpleNamespace
 
 import apsw
 import pytest
@@ -43,7 +45,7 @@ def assert_consistent(root, original: dict) -> str:
 def state(root) -> tuple:
     """The rows, and every other file byte for byte (the hold folds the WAL into the database)."""
     files = {name: digest for name, digest in file_digests(root, except_backups=True).items()
-             if not name.startswith("data/employee_manager.db")}
+             if not Path(name).as_posix().startswith("data/employee_manager.db")}
     return content(root), files
 
 
@@ -61,7 +63,7 @@ def test_retrying_waits_out_a_transient_hold_with_growing_delays(tmp_path, windo
     source.write_text("new", encoding="utf-8")
     target.write_text("old", encoding="utf-8")
     waits = []
-    monkeypatch.setattr(winfs.time, "sleep", waits.append)
+    monkeypatch.setattr(winfs, "time", SimpleNamespace(sleep=waits.append))
     windows_files.hold(target, times=3)
     winfs.replace(source, target)
     assert target.read_text(encoding="utf-8") == "new"
@@ -71,7 +73,7 @@ def test_retrying_waits_out_a_transient_hold_with_growing_delays(tmp_path, windo
 def test_a_permanent_hold_gives_the_original_error_after_the_budget(tmp_path, windows_files, monkeypatch):
     target = tmp_path / "target"
     target.write_text("old", encoding="utf-8")
-    monkeypatch.setattr(winfs.time, "sleep", lambda _s: None)
+    monkeypatch.setattr(winfs, "time", SimpleNamespace(sleep=lambda _s: None))
     windows_files.hold(target)
     with pytest.raises(PermissionError) as raised:
         winfs.unlink(target)
