@@ -264,3 +264,26 @@ def test_a_restore_waits_out_transient_holds_and_puts_the_old_set_back(install, 
     restore(locate(root, environ={}), backup)
     assert assert_consistent(root, original) == "old"
     assert leftovers(root) == []
+
+
+def test_a_program_that_blocked_the_rename_and_wrote_meanwhile_stops_it(install, windows_files, capsys):
+    """The app has the database open, so the rename fails and is retried; it commits a row before
+    the next try. Every try first measures the database again: the row is never left behind in the
+    replaced file."""
+    root = install(2)
+    db = database(root)
+
+    def app_commits():
+        with closing(apsw.Connection(str(db))) as app:
+            app.execute("INSERT INTO app_locks VALUES ('x', 'PC', 'me', '2020-01-01', '2020-01-01', 1, '3')")
+    windows_files.hold(db, times=2)
+    windows_files.when("replace", db, app_commits)
+    assert run(root) == errors.EXIT_IN_USE
+    assert "changed while it was being replaced" in capsys.readouterr().err
+    assert generation(root) == 2 and query_locks(root) == [("x",)]
+    assert leftovers(root) == []
+
+
+def query_locks(root) -> list[tuple]:
+    with closing(apsw.Connection(str(database(root)), flags=apsw.SQLITE_OPEN_READONLY)) as conn:
+        return list(conn.execute("SELECT id FROM app_locks WHERE id = 'x'"))

@@ -34,7 +34,7 @@ import apsw
 
 from upgrader.errors import DatabaseInUse, Unfinished, UpgradeFailed
 from upgrader.snapshot import fsync_path, remove_quietly
-from upgrader.winfs import copy, is_sharing_violation, link, replace, unlink
+from upgrader.winfs import copy, is_sharing_violation, link, replace, retrying, unlink
 
 CRASH_ENV = "WEMS_UPGRADE_CRASH_AT"
 PARTIAL = ".wems-upgrade-partial"
@@ -133,7 +133,9 @@ class FileSwap:
     def swap(self, ready: Callable[[], None] | None = None) -> None:
         """Put every new file in place; on any error put everything back.
 
-        `ready` runs once the journal says "swapping", before the first rename (it may refuse).
+        `ready` runs once the journal says "swapping", before the first rename (it may refuse), and
+        again before every further try to rename over a target whose aside was made while it was
+        held: a program that had it open, and so made the rename fail, may have written it since.
         """
         for r in self.replacements:
             r.recorded = file_state(Path(r.target))
@@ -144,7 +146,8 @@ class FileSwap:
             if ready:
                 ready()
             for index, r in enumerate(self.replacements):
-                place(r, aside_ready=r.target in self.asides_ready)
+                held = r.target in self.asides_ready
+                place(r, aside_ready=held, check=ready if held else None)
                 crashpoint(f"placed_{index}")
         except BaseException:
             self.rollback()
@@ -258,8 +261,9 @@ def _copy_aside(target: Path, aside: Path) -> None:
         raise
 
 
-def place(r: Replacement, aside_ready: bool = False) -> None:
-    """Move one new file in over its target, keeping the old one at `aside`."""
+def place(r: Replacement, aside_ready: bool = False, check: Callable[[], None] | None = None) -> None:
+    """Move one new file in over its target, keeping the old one at `aside`; `check` runs before
+    every try of the rename."""
     target = Path(r.target)
     if r.new is None:
         if target.exists():
@@ -267,8 +271,14 @@ def place(r: Replacement, aside_ready: bool = False) -> None:
     else:
         if target.exists() and not aside_ready:
             _keep_aside(target, Path(r.aside))
-        replace(r.new, target)
+        retrying(_checked_replace, check, r.new, target)
     fsync_path(target.parent)
+
+
+def _checked_replace(check: Callable[[], None] | None, source, target) -> None:
+    if check:
+        check()
+    os.replace(source, target)
 
 
 def finish(replacements: list[Replacement], temps: list[str]) -> None:
