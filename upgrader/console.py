@@ -9,7 +9,6 @@ import re
 import signal
 import sys
 import threading
-import time
 import unicodedata
 from typing import Callable, TextIO
 
@@ -165,6 +164,7 @@ class ProgressBars:
         self.stream = stream
         self.stage, self.bar = None, None
         self.lock = threading.Lock()
+        self.closed = threading.Event()
         threading.Thread(target=self._heartbeat, daemon=True).start()
 
     def __call__(self, stage: str, done: int, total: int) -> None:
@@ -182,8 +182,7 @@ class ProgressBars:
                 self._close()
 
     def _heartbeat(self) -> None:
-        while True:
-            time.sleep(0.5)
+        while not self.closed.wait(0.5):
             with self.lock:
                 if self.bar is not None:
                     self.bar.refresh()
@@ -194,6 +193,8 @@ class ProgressBars:
         self.stage, self.bar = None, None
 
     def close(self) -> None:
+        """Close the open bar and end the heartbeat."""
+        self.closed.set()
         with self.lock:
             self._close()
 
