@@ -58,7 +58,10 @@ def _enable_ansi(stream: TextIO) -> bool:
 
     enable_virtual_terminal_processing = 0x0004
     kernel32 = ctypes.windll.kernel32
-    handle = msvcrt.get_osfhandle(stream.fileno())
+    try:
+        handle = msvcrt.get_osfhandle(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return True
     mode = ctypes.c_uint32()
     if not kernel32.GetConsoleMode(handle, ctypes.byref(mode)):
         return False
