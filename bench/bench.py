@@ -122,27 +122,35 @@ def run_command(command: list[str]) -> tuple[float, int]:
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     if os.name == "nt":
-        peak, errors = 0, []
-        reader = threading.Thread(target=lambda: errors.append(process.stderr.read()))
+        errors: list[bytes] = []
+        reader = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)
         reader.start()
-        while process.poll() is None:
-            peak = max(peak, _windows_peak_kb(process))
-            time.sleep(0.02)
-        reader.join()
-        err, code, peak = errors[0], process.returncode, max(peak, _windows_peak_kb(process))
+        peak = _wait_windows(process)
+        seconds = time.perf_counter() - started
+        reader.join(5)  # under Wine a helper of the child's console can keep the pipe open for good
+        err = b"".join(errors)
     else:
         _pid, status, usage = os.wait4(process.pid, 0)
-        err, code, peak = process.stderr.read(), os.waitstatus_to_exitcode(status), usage.ru_maxrss
-    seconds = time.perf_counter() - started
-    process.stderr.close()
-    if code != 0:
+        seconds = time.perf_counter() - started
+        process.returncode, peak = os.waitstatus_to_exitcode(status), usage.ru_maxrss
+        err = process.stderr.read()
+        process.stderr.close()
+    if process.returncode != 0:
         raise RuntimeError(f"{command} failed: {err.decode(errors='replace')[-2000:]}")
     return seconds, peak
 
 
+def _wait_windows(process: subprocess.Popen) -> int:
+    """Wait for the process, reading its peak working set while it runs (Wine reports 0 once it has exited)."""
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _windows_peak_kb(process))
+        time.sleep(0.02)
+    return max(peak, _windows_peak_kb(process))
+
+
 def _windows_peak_kb(process: subprocess.Popen) -> int:
-    """PeakWorkingSetSize of the process so far, through K32GetProcessMemoryInfo (Wine reports 0
-    once the process has exited, so run_command also reads it while the process runs)."""
+    """PeakWorkingSetSize of the process so far, through K32GetProcessMemoryInfo."""
     import ctypes
     from ctypes import wintypes
 
