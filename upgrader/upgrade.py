@@ -238,7 +238,8 @@ def _file_swap(db: Path, work: Path, plan: Plan, config: ConfigPlan) -> FileSwap
     settings = config_replacements(config)
     replacements = [] if plan.nothing_to_do else [Replacement(str(db), str(work), f"{db}.wems-upgrade-old")]
     replacements += [Replacement(str(t), str(n) if n else None, str(a), keep) for t, n, a, keep in settings]
-    return FileSwap(db, replacements, [work] + [n for _t, n, _a, _k in settings if n])
+    work_journal = Path(f"{work}-journal")
+    return FileSwap(db, replacements, [work, work_journal] + [n for _t, n, _a, _k in settings if n])
 
 
 def _write_temps(config: ConfigPlan) -> None:
