@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import file_digests, query
-from upgrader.errors import UpgradeError, UpgradeFailed
+from upgrader.errors import MalformedMigrations, UpgradeError, UpgradeFailed
 from upgrader.installation import locate
 from upgrader.loader import load_catalog
 from upgrader.operations import parse_operations, split_statements
@@ -109,14 +109,14 @@ def test_statements_are_split_and_grouped_into_operations():
 
 
 def test_a_malformed_rebuild_is_rejected_when_the_catalog_loads():
-    with pytest.raises(ValueError, match="rebuild of t must be"):
+    with pytest.raises(MalformedMigrations, match="rebuild of t must be"):
         parse_operations('CREATE TABLE "new_t" ("a" TEXT);\nDROP TABLE "t";\n')
 
 
 def test_a_rebuild_that_moves_values_between_columns_is_rejected_when_loaded(copied_migrations):
     tamper(copied_migrations, "g8_optional_employee_fields",
            'SELECT "id", "external_id", "first_name", "last_name"', 'SELECT "id", "external_id", "last_name", "first_name"')
-    with pytest.raises(ValueError, match="same columns in the same order"):
+    with pytest.raises(MalformedMigrations, match="same columns in the same order"):
         load_catalog(copied_migrations)
 
 

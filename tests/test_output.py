@@ -138,10 +138,11 @@ def test_json_for_an_upgrade_has_every_documented_field(install, capsys):
     assert result["config"]["read_after"].endswith("config.yaml") and Path(result["log"]).is_file()
 
 
-@pytest.mark.parametrize("setup,status,code", [
-    (None, "dry_run", 0), ("upgrade first", "up_to_date", 0),
-    (broken_schema, "refused", errors.EXIT_UNKNOWN_SCHEMA), (not_a_database, "refused", errors.EXIT_BAD_INSTALLATION)])
-def test_json_statuses_and_exit_codes(install, capsys, setup, status, code):
+@pytest.mark.parametrize("setup,status,code,reference", [
+    (None, "dry_run", 0, None), ("upgrade first", "up_to_date", 0, None),
+    (broken_schema, "refused", errors.EXIT_UNKNOWN_SCHEMA, "unknown-structure"),
+    (not_a_database, "refused", errors.EXIT_BAD_INSTALLATION, "no-usable-database")])
+def test_json_statuses_and_exit_codes(install, capsys, setup, status, code, reference):
     root = install(3)
     if setup == "upgrade first":
         main(["--yes", "--json", "--data-dir", str(root)])
@@ -154,6 +155,9 @@ def test_json_statuses_and_exit_codes(install, capsys, setup, status, code):
     assert (result["status"], result["exit_code"]) == (status, code)
     if code:
         assert result["error"]["message"] and result["error"]["advice"]
+        assert result["error"]["reference"] == reference
+    else:
+        assert result["error"] is None
 
 
 def test_several_sites_one_broken_the_others_upgraded(install, capsys, tmp_path):

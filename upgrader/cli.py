@@ -230,7 +230,7 @@ def run_one(args: argparse.Namespace, folder: Path, console: Console) -> tuple[i
         result = run_upgrade(args, folder, console)
         return EXIT_OK, result_json(result, log_path), result.status.replace("_", " ")
     except UpgradeError as error:
-        runlog.log.warning("%s: %s %s", error.status, error.message, error.details)
+        runlog.log.warning("%s (%s): %s %s", error.status, error.reference, error.message, error.details)
         console.warn(render_error(error, log_path))
         return error.exit_code, error_json(error, folder, log_path), error.message
     except Exception as exc:  # noqa: BLE001 - no traceback reaches the user; it goes to the log
@@ -269,9 +269,14 @@ def run_sites(args: argparse.Namespace, folders: list[Path], console: Console) -
 def _run(args: argparse.Namespace, console: Console) -> tuple[int, dict | None]:
     """What the parsed command line asks: (exit code, the --json object)."""
     if args.version:
+        try:
+            text = version_text()
+        except UpgradeError as error:
+            console.warn(render_error(error))
+            return error.exit_code, error_json(error, None)
         if args.json:
-            return EXIT_OK, {"version": version_text()}
-        console.say(version_text())
+            return EXIT_OK, {"version": text}
+        console.say(text)
         return EXIT_OK, None
     if args.demo:
         args.yes = True

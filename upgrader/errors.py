@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 #: Exit codes, documented in --help and README.md.
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -36,29 +38,66 @@ EXIT_CODES = {
 }
 
 
+_KEBAB = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+
+
+def kebab_case(name: str) -> str:
+    """`DatabaseInUse` -> `database-in-use`."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", name).lower()
+
+
+def is_reference(text: str) -> bool:
+    return _KEBAB.fullmatch(text) is not None
+
+
 class UpgradeError(Exception):
-    """A stop the user must hear about: what is wrong, that nothing changed, what to do."""
+    """A stop the user must hear about: what is wrong, that nothing changed, what to do.
+
+    `reference` names the situation for scripts (`--json`'s `error.reference`): stable, kebab-case,
+    one per class and listed in README.md. A subclass that sets none gets its class name in
+    kebab-case; a raise site may pass its own for a situation the class shares with others.
+    """
 
     exit_code = EXIT_INTERNAL
     status = "error"
+    reference = "unexpected-error"
     advice = "Nothing was changed. Please send the log file to support."
 
-    def __init__(self, message: str, details: list[str] | None = None, advice: str | None = None):
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "reference" not in cls.__dict__:
+            cls.reference = kebab_case(cls.__name__)
+
+    def __init__(self, message: str, details: list[str] | None = None, advice: str | None = None,
+                 reference: str | None = None):
         super().__init__(message)
         self.message = message
         self.details = list(details or [])
         if advice:
             self.advice = advice
+        if reference:
+            self.reference = reference
+
+
+class MalformedMigrations(UpgradeError, ValueError):
+    """The migrations/ folder breaks its own rules (a gap, a malformed rebuild, a bad app_checks.sql):
+    a bug of this build of wems-upgrade, never of the installation. Found before anything is read."""
+
+    reference = "malformed-migrations"
+    advice = ("Nothing was changed. This build of wems-upgrade carries broken migrations: "
+              "please send this message and the log to support.")
 
 
 class UsageError(UpgradeError):
     exit_code = EXIT_USAGE
+    reference = "usage"
     status = "usage"
     advice = "Run wems-upgrade --help to see the options."
 
 
 class BadInstallation(UpgradeError):
     exit_code = EXIT_BAD_INSTALLATION
+    reference = "no-usable-database"
     status = "refused"
     advice = ("Nothing was changed. Check that --data-dir points at the Wareflow EMS folder "
               "(the one holding data/employee_manager.db).")
@@ -66,6 +105,7 @@ class BadInstallation(UpgradeError):
 
 class UnknownSchema(UpgradeError):
     exit_code = EXIT_UNKNOWN_SCHEMA
+    reference = "unknown-structure"
     status = "refused"
     advice = ("Nothing was changed. The database was probably changed by hand. Send this report "
               "to support; do not try to fix the database yourself.")
@@ -74,21 +114,26 @@ class UnknownSchema(UpgradeError):
 class SchemaConflict(UnknownSchema):
     """An operation found the object it creates already there, but different."""
 
+    reference = "schema-conflict"
+
 
 class NewerDatabase(UpgradeError):
     exit_code = EXIT_NEWER_DATABASE
+    reference = "newer-database"
     status = "refused"
     advice = "Nothing was changed. Use the newest wems-upgrade, or keep this version of Wareflow EMS."
 
 
 class DatabaseInUse(UpgradeError):
     exit_code = EXIT_IN_USE
+    reference = "database-in-use"
     status = "refused"
     advice = "Nothing was changed. Close Wareflow EMS on every computer, then run wems-upgrade again."
 
 
 class UpgradeFailed(UpgradeError):
     exit_code = EXIT_ROLLED_BACK
+    reference = "upgrade-failed"
     status = "rolled_back"
     advice = "The upgrade was undone: your installation is exactly as it was. Please send the log to support."
 
@@ -98,12 +143,14 @@ class Unfinished(UpgradeError):
     until the next run settles it from the journal."""
 
     exit_code = EXIT_UNFINISHED
+    reference = "unfinished"
     status = "unfinished"
     advice = "Run wems-upgrade again: it finishes or undoes the change. Do not start Wareflow EMS before."
 
 
 class BadConfig(UpgradeError):
     exit_code = EXIT_BAD_CONFIG
+    reference = "bad-settings"
     status = "refused"
     advice = ("Nothing was changed. Correct the configuration file at the place shown (or rename it "
               "to let Wareflow EMS use its defaults), then run wems-upgrade again.")
@@ -111,12 +158,14 @@ class BadConfig(UpgradeError):
 
 class BadBackup(UpgradeError):
     exit_code = EXIT_BAD_BACKUP
+    reference = "bad-backup"
     status = "refused"
     advice = "Nothing was changed. Choose another backup (wems-upgrade --list-backups)."
 
 
 class NoRoom(UpgradeError):
     exit_code = EXIT_NO_ROOM
+    reference = "no-room"
     status = "refused"
     advice = ("Nothing was changed. Free some disk space or make the folder writable "
               "(or choose another place for backups with --backup-dir), then run wems-upgrade again.")
@@ -126,13 +175,26 @@ class Stopped(UpgradeError):
     """Ctrl+C, Ctrl+Break, the console window closing, or a request to terminate."""
 
     exit_code = EXIT_STOPPED
+    reference = "stopped"
     status = "stopped"
     advice = "Nothing was changed: the installation is as it was."
 
 
+class DamagedDatabase(BadInstallation):
+    """The installation's own database fails SQLite's check: its fault, not a backup's."""
+
+    reference = "damaged-database"
+
+
+class StoppedHalfDone(Stopped):
+    """Stopped while the files were being replaced: the next run finishes or undoes the change."""
+
+    reference = "stopped-half-done"
+
+
 def damaged_database(path, problems: list[str]) -> BadInstallation:
     """The installation's own database fails SQLite's check: its fault, not a backup's."""
-    return BadInstallation(
+    return DamagedDatabase(
         f"The database {path} is damaged: SQLite's own check finds problems in it.", problems[:10],
         advice="Nothing was changed. Do not let Wareflow EMS keep writing to it. Put back a backup made "
                "before the damage (wems-upgrade --list-backups, then --restore), or send this report "
@@ -142,7 +204,7 @@ def damaged_database(path, problems: list[str]) -> BadInstallation:
 def stopped(how: str, *, half_done: bool = False, working: bool = True) -> Stopped:
     """The stop in words: whether an installation may be left half-changed, and what to do."""
     if half_done:
-        return Stopped(f"Stopped by {how} while the installation's files were being replaced.",
+        return StoppedHalfDone(f"Stopped by {how} while the installation's files were being replaced.",
                        advice="Run wems-upgrade again: it finishes or undoes the interrupted change. "
                               "Do not start Wareflow EMS before.")
     if not working:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from packaging.version import InvalidVersion, Version
 
-from upgrader.errors import NewerDatabase, UsageError
+from upgrader.errors import MalformedMigrations, NewerDatabase, UsageError
 from upgrader.operations import Operation, parse_operations
 from upgrader.paths import migrations_dir
 from upgrader.schema import Schema, schema_from_sql
@@ -41,15 +41,15 @@ def parse_app_operations(text: str, source: str = APP_CHECKS_FILE) -> tuple[AppO
     parts = _NAME.split(text)
     lead = [line for line in parts[0].splitlines() if line.strip() and not line.lstrip().startswith("--")]
     if lead:
-        raise ValueError(f"{source}: SQL before the first '-- name:' line: {lead[0].strip()}")
+        raise MalformedMigrations(f"{source}: SQL before the first '-- name:' line: {lead[0].strip()}")
     operations, seen = [], set()
     for name, body in zip(parts[1::2], parts[2::2]):
         sql = body.strip()
         code = [line for line in sql.splitlines() if line.strip() and not line.lstrip().startswith("--")]
         if not code:
-            raise ValueError(f"{source}: '{name}' has no SQL")
+            raise MalformedMigrations(f"{source}: '{name}' has no SQL")
         if name in seen:
-            raise ValueError(f"{source}: two operations are named '{name}'")
+            raise MalformedMigrations(f"{source}: two operations are named '{name}'")
         seen.add(name)
         operations.append(AppOperation(name, sql))
     return tuple(operations)
@@ -91,6 +91,17 @@ def _version(value: str | None) -> Version | None:
 
 
 def load_step(folder: Path) -> Step:
+    """One generation's folder; MalformedMigrations (naming the folder) if it breaks the rules above."""
+    try:
+        return _load_step(folder)
+    except MalformedMigrations as exc:
+        raise MalformedMigrations(f"The migrations folder is malformed: {folder.name}: {exc.message}") from exc
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, InvalidVersion) as exc:
+        what = f"{type(exc).__name__}: {exc}" if not isinstance(exc, KeyError) else f"step.toml lacks {exc}"
+        raise MalformedMigrations(f"The migrations folder is malformed: {folder.name}: {what}") from exc
+
+
+def _load_step(folder: Path) -> Step:
     match = _FOLDER.match(folder.name)
     meta = tomllib.loads((folder / "step.toml").read_text(encoding="utf-8"))
     up = folder / "up.sql"
@@ -99,7 +110,7 @@ def load_step(folder: Path) -> Step:
     checks_sql = checks.read_text(encoding="utf-8") if checks.exists() else None
     generation = int(match.group(1))
     if meta.get("generation") != generation:
-        raise ValueError(f"{folder}: step.toml says generation {meta.get('generation')}")
+        raise MalformedMigrations(f"step.toml says generation {meta.get('generation')}")
     return Step(
         generation=generation, name=match.group(2), description=meta["description"],
         releases=meta["releases"], schema_sql=(folder / "schema.sql").read_text(encoding="utf-8"),
@@ -107,7 +118,7 @@ def load_step(folder: Path) -> Step:
         last_release=_version(meta.get("last_release")),
         app_migrations=tuple(meta.get("app_migrations", ())),
         operations=tuple(parse_operations(up_sql)) if up_sql else (), app_checks_sql=checks_sql,
-        app_operations=parse_app_operations(checks_sql, f"{folder.name}/{APP_CHECKS_FILE}") if checks_sql else (),
+        app_operations=parse_app_operations(checks_sql, APP_CHECKS_FILE) if checks_sql else (),
         app_operations_from=generation if checks_sql else None)
 
 
@@ -172,14 +183,18 @@ class Catalog:
 
 def load_catalog(folder: Path | None = None) -> Catalog:
     folder = folder or migrations_dir()
+    if not folder.is_dir():
+        raise MalformedMigrations(f"The migrations folder {folder} is missing.")
     found = sorted((int(_FOLDER.match(p.name).group(1)), p) for p in folder.iterdir()
                    if p.is_dir() and _FOLDER.match(p.name))
     steps = _inherit_app_operations([load_step(path) for _n, path in found])
     numbers = [s.generation for s in steps]
-    if numbers != list(range(1, len(steps) + 1)):
-        raise ValueError(f"migrations must be g1, g2, ... without gaps; found {numbers}")
+    if not steps or numbers != list(range(1, len(steps) + 1)):
+        raise MalformedMigrations(f"The migrations folder {folder} is malformed: generations must be g1, g2, ... "
+                                  f"without gaps; found {', '.join(f'g{n}' for n in numbers) or 'none'}")
     if steps[0].up_sql is not None or any(s.up_sql is None for s in steps[1:]):
-        raise ValueError("g1 is the baseline (no up.sql); every later generation needs up.sql")
+        raise MalformedMigrations(f"The migrations folder {folder} is malformed: g1 is the baseline (no up.sql); "
+                                  "every later generation needs up.sql")
     return Catalog(steps, folder)
 
 

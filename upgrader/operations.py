@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import apsw
 
-from upgrader.errors import SchemaConflict
+from upgrader.errors import MalformedMigrations, SchemaConflict
 from upgrader.schema import Column, Schema, column_differences, index_differences, table_differences
 
 _ID = r'["`\[]?(\w+)["`\]]?'
@@ -54,7 +54,7 @@ def split_statements(sql: str) -> list[str]:
             statements.append(text.strip())
             buffer = []
     if buffer:
-        raise ValueError(f"incomplete SQL statement at the end: {' '.join(buffer)[:80]}")
+        raise MalformedMigrations(f"incomplete SQL statement at the end: {' '.join(buffer)[:80]}")
     return statements
 
 
@@ -90,9 +90,9 @@ def _rebuild(group: list[str], table: str) -> Operation:
     ok = (insert[:1] == (new,) and insert[-1:] == (old,) and _names(_DROP, texts[2]) == (old,)
           and _names(_RENAME, texts[3]) == (new, old))
     if not ok:
-        raise ValueError(f"rebuild of {table} must be: CREATE TABLE new_{table}; INSERT INTO new_{table} "
-                         f"(...) SELECT ... FROM {table}; DROP TABLE {table}; "
-                         f"ALTER TABLE new_{table} RENAME TO {table}")
+        raise MalformedMigrations(f"rebuild of {table} must be: CREATE TABLE new_{table}; INSERT INTO "
+                                  f"new_{table} (...) SELECT ... FROM {table}; DROP TABLE {table}; "
+                                  f"ALTER TABLE new_{table} RENAME TO {table}")
     op = Operation("rebuild", table, table, tuple(group))
     _check_copy_lists(op)
     return op
@@ -119,8 +119,8 @@ def _check_copy_lists(op: Operation) -> None:
     written, selected, _tail = _copy_lists(op)
     swapped = [(w, s) for w, s in zip(written, selected) if _is_name(s) and _unquote(s).lower() != w.lower()]
     if len(written) != len(selected) or swapped:
-        raise ValueError(f"rebuild of {op.target}: the INSERT column list and the SELECT list must name "
-                         f"the same columns in the same order (differ at {swapped or 'their length'})")
+        raise MalformedMigrations(f"rebuild of {op.target}: the INSERT column list and the SELECT list must "
+                                  f"name the same columns in the same order (differ at {swapped or 'their length'})")
 
 
 def _single(statement: str, text: str) -> Operation:

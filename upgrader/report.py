@@ -290,8 +290,8 @@ def result_json(result: UpgradeResult, log_path: Path | None = None) -> dict:
 def error_json(error: UpgradeError, installation: Path | None, log_path: Path | None = None) -> dict:
     return {"wems_upgrade": __version__, "status": error.status, "exit_code": error.exit_code,
             "installation": str(installation.resolve()) if installation else None,
-            "error": {"message": error.message, "details": error.details,
-                                                    "advice": error.advice},
+            "error": {"message": error.message, "details": error.details, "advice": error.advice,
+                      "reference": error.reference},
             "log": str(log_path) if log_path else None}
 
 
