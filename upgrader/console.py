@@ -4,15 +4,20 @@ questions, progress bars, and the pause that keeps a double-clicked window open.
 from __future__ import annotations
 
 import _thread
+import io
 import os
 import re
 import signal
 import sys
 import threading
 import unicodedata
-from typing import Callable, TextIO
+from types import FrameType
+from typing import TYPE_CHECKING, Any, Callable, TextIO
 
 from upgrader.errors import UsageError
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 #: What a symbol becomes on a console that cannot show it (cp1252, cp437...).
 ASCII = {"✔": "[ok]", "✘": "[FAILED]", "→": "->", "…": "...", "•": "-", "’": "'", "—": "-", "·": "-",
@@ -53,6 +58,8 @@ def wants_color(stream: TextIO, no_color: bool) -> bool:
 
 def _enable_ansi(stream: TextIO) -> bool:
     """Let a Windows 10+ console interpret ANSI colour codes (virtual terminal processing)."""
+    if sys.platform != "win32":
+        return True  # other terminals interpret ANSI codes as they are
     import ctypes
     import msvcrt
 
@@ -165,7 +172,8 @@ class ProgressBars:
 
     def __init__(self, stream: TextIO):
         self.stream = stream
-        self.stage, self.bar = None, None
+        self.stage: str | None = None
+        self.bar: tqdm | None = None
         self.lock = threading.Lock()
         self.closed = threading.Event()
         threading.Thread(target=self._heartbeat, daemon=True).start()
@@ -174,7 +182,7 @@ class ProgressBars:
         from tqdm import tqdm
 
         with self.lock:
-            if stage != self.stage:
+            if stage != self.stage or self.bar is None:
                 self._close()
                 self.stage = stage
                 unit = self.UNITS.get(stage, "rows")
@@ -220,6 +228,8 @@ def _isatty(stream) -> bool:
 def is_console(stream) -> bool:
     """Windows: the stream's handle is a console (GetConsoleMode fails on NUL, files and pipes).
     A stream with no handle of its own (an IDE's, a wrapper) is taken at its word."""
+    if sys.platform != "win32":
+        return True  # elsewhere isatty() alone tells a terminal
     import ctypes
     import msvcrt
 
@@ -235,13 +245,16 @@ def protect_streams() -> None:
     """Text that does not pass through Console (argparse's help, tqdm) never fails to encode."""
     for stream in (sys.stdout, sys.stderr):
         try:
-            stream.reconfigure(errors="replace")
+            if isinstance(stream, io.TextIOWrapper):
+                stream.reconfigure(errors="replace")
         except (AttributeError, OSError, ValueError):
             pass
 
 
 def console_process_count() -> int | None:
     """How many processes share this console (Windows), or None when there is no way to tell."""
+    if sys.platform != "win32":
+        return None
     try:
         import ctypes
         processes = (ctypes.c_uint * 4)()
@@ -252,6 +265,8 @@ def console_process_count() -> int | None:
 
 def _process_table() -> dict[int, tuple[int, str]]:
     """Every process (Windows): id -> (parent id, program file name)."""
+    if sys.platform != "win32":
+        raise OSError("the process table is read on Windows only")
     import ctypes
     from ctypes import wintypes
 
@@ -349,7 +364,7 @@ class StopRequests:
     active: "StopRequests | None" = None
 
     def __init__(self):
-        self.previous: dict[int, object] = {}
+        self.previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
         self.stopping = False
         self.closing = False
         self.finished = threading.Event()
@@ -402,7 +417,7 @@ _console_handler = None
 def _watch_console_close() -> None:
     """Windows only: the C runtime ends the process on a close event without running Python's handlers."""
     global _console_handler
-    if not windows() or _console_handler is not None:
+    if sys.platform != "win32" or _console_handler is not None:
         return
     try:
         import ctypes
