@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import yaml
 
@@ -223,10 +224,11 @@ def _load_yaml(path: Path, text: str):
         return yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or str(exc)
         if "'\\t'" in problem:
             problem = "a tab character; YAML files must be indented with spaces only"
-        raise _error(path, mark.line + 1, mark.column + 1, problem) from None
+        raise _error(path, line, column, problem) from None
     except yaml.YAMLError as exc:
         raise _error(path, 1, 1, str(exc)) from None
 
@@ -236,13 +238,14 @@ def _check_yaml_events(path: Path, text: str) -> None:
     depth = 0
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         mark = event.start_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise _error(path, mark.line + 1, mark.column + 1,
+            raise _error(path, line, column,
                          "it uses YAML anchors or aliases (& and *), which a settings file never needs")
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                raise _nested_too_deep(path, mark.line + 1, mark.column + 1)
+                raise _nested_too_deep(path, line, column)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
 
@@ -365,6 +368,8 @@ def load_converters(folder: Path | None = None) -> list[Converter]:
     converters = []
     for path in sorted(folder.glob("c*_*.py")):
         spec = importlib.util.spec_from_file_location(f"wems_config_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise ImportError(f"The converter {path} cannot be loaded as Python.")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         converters.append(Converter(path.stem, module.SOURCE, module.TARGET, module.FROM_GENERATION,
@@ -489,7 +494,7 @@ def plan_config(source: Path | None, generation: int, converters: list[Converter
     after = _with_explicit(after, explicit)
     if source:
         validate(source, text, after, {})
-    common = dict(effective_before=before, releases=old.releases, explicit=explicit)
+    common: dict[str, Any] = dict(effective_before=before, releases=old.releases, explicit=explicit)
     if not (used or explicit or (aside and source and old is not latest)) or new_path is None:
         return ConfigPlan(source, shape, settings, settings, **common)
     retired = _retired_name(source) if source else None
@@ -499,17 +504,19 @@ def plan_config(source: Path | None, generation: int, converters: list[Converter
                           not_read=aside, **common)
     text = render_yaml(after, source.name if source else None, retired.name if retired else "", aside)
     if yaml.safe_load(text) != after:
-        raise BadConfig(f"The settings of {source.name} cannot be written as YAML without changing them.",
+        raise BadConfig(f"The settings of {(source or new_path).name} cannot be written as YAML without "
+                        "changing them.",
                         advice="Nothing was changed. Please send the settings file to support.")
     return ConfigPlan(source, shape, settings, after, tuple(used), new_path, text, retired, not_read=aside, **common)
 
 
 def replacements(config: ConfigPlan) -> list[tuple[Path, Path | None, Path, bool]]:
     """(target, temp holding its new content or None to remove it, aside, keep the aside) for the swap."""
-    if not config.changes:
+    new_path, source, retire = config.new_path, config.source, config.retire
+    if not config.changes or new_path is None:
         return []
-    temp = config.new_path.with_name(config.new_path.name + ".wems-upgrade-tmp")
-    if config.new_path == config.source:
-        return [(config.source, temp, config.retire, True)]
-    written = [(config.new_path, temp, config.new_path.with_name(config.new_path.name + ".wems-upgrade-old"), False)]
-    return written + ([(config.source, None, config.retire, True)] if config.source else [])
+    temp = new_path.with_name(new_path.name + ".wems-upgrade-tmp")
+    if new_path == source and retire:
+        return [(new_path, temp, retire, True)]
+    written = [(new_path, temp, new_path.with_name(new_path.name + ".wems-upgrade-old"), False)]
+    return written + ([(source, None, retire, True)] if source and retire else [])
