@@ -11,11 +11,11 @@ import json
 import random
 import unicodedata
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import apsw
 import yaml
@@ -406,7 +406,10 @@ class Writer:
                     write_documents(self.root, table, rows)
 
 
-def chunks(items: list, size: int) -> Iterator[list]:
+T = TypeVar("T")
+
+
+def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
 

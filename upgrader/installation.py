@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, cast
 
 import apsw
 
@@ -31,7 +31,7 @@ class Installation:
 
 def read_dotenv(path: Path) -> dict[str, str]:
     """KEY=VALUE lines of a .env file (comments, blank lines, `export` and quotes handled)."""
-    values = {}
+    values: dict[str, str] = {}
     if not path.is_file():
         return values
     for number, line in enumerate(_dotenv_text(path).splitlines(), 1):
@@ -70,7 +70,7 @@ def _dotenv_text(path: Path) -> str:
 
 def _check_length(database: Path) -> None:
     """Refuse a path longer than SQLite opens (with room for the work files beside it)."""
-    longest = apsw.vfs_details()[0]["mxPathname"] - len(LONGEST_SUFFIX)
+    longest = cast(int, apsw.vfs_details()[0]["mxPathname"]) - len(LONGEST_SUFFIX)  # an int in sqlite3_vfs
     length = len(str(database).encode("utf-8"))
     if length > longest:
         raise BadInstallation(f"The database path {database} is too long for SQLite: {length} characters, "

@@ -11,6 +11,7 @@ import apsw
 
 from upgrader.errors import UnknownSchema
 from upgrader.executor import Outcome
+from upgrader.loader import Step
 from upgrader.schema import HISTORY_TABLE, has_table
 
 HISTORY_DDL = f"""CREATE TABLE IF NOT EXISTS "{HISTORY_TABLE}" (
@@ -55,7 +56,9 @@ def record_history(conn: apsw.Connection, outcomes: list[Outcome], version: str)
     """One history row per step run: its generation, SQL checksum and operation counts."""
     conn.execute(HISTORY_DDL)
     run_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    applied, skipped, steps = Counter(), Counter(), {}
+    applied: Counter[int] = Counter()
+    skipped: Counter[int] = Counter()
+    steps: dict[int, Step] = {}
     for outcome in outcomes:
         steps[outcome.step.generation] = outcome.step
         (applied if outcome.applied else skipped)[outcome.step.generation] += 1
