@@ -111,7 +111,23 @@ def _copy_lists(op: Operation) -> tuple[list[str], list[str], str]:
     text = _strip_comments(op.statements[1]).strip()
     match = _INSERT.match(text)
     tail = text[match.end():].rstrip().rstrip(";")
-    return [_unquote(c) for c in match.group(2).split(",")], [c.strip() for c in match.group(3).split(",")], tail
+    return [_unquote(c) for c in _split_list(match.group(2))], [c.strip() for c in _split_list(match.group(3))], tail
+
+
+def _split_list(text: str) -> list[str]:
+    """The items of a comma-separated SQL list; commas inside parentheses or quotes do not split."""
+    items, depth, quote, start = [], 0, None, 0
+    for i, char in enumerate(text):
+        if quote:
+            quote = None if char == quote else quote
+        elif char in "'\"`[":
+            quote = "]" if char == "[" else char
+        elif char in "()":
+            depth += 1 if char == "(" else -1
+        elif char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    return items + [text[start:]]
 
 
 def _check_copy_lists(op: Operation) -> None:
@@ -190,8 +206,9 @@ def _rebuild_statements(op, current, expected, final) -> tuple[str, ...] | None:
     if not table_differences(mine, wanted):
         return None
     written, _selected, _tail = _copy_lists(op)
-    read = {c.lower() for c in copied_columns(op)}
     have = {c.lower(): c for c in mine.column_names}
+    # the rowid a rebuild copies (so the values check can join on it) is not a column to find
+    read = {c.lower() for c in copied_columns(op)} - ({"rowid", "_rowid_", "oid"} - have.keys())
     left = sorted(have.keys() - read - {w.lower() for w in written})
     carry = [have[c] for c in left if _same_in(final, op.target, mine.column(c))]
     problems = [f"column {op.target}.{have[c]} would not be copied" for c in left if have[c] not in carry]
