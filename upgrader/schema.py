@@ -77,7 +77,9 @@ class Index:
     where: str | None
 
     def describe(self) -> str:
-        cols = ", ".join(k[0] or "<expression>" for k in self.keys)
+        cols = ", ".join((name or "<expression>") + (" DESC" if desc else "")
+                         + (f" COLLATE {collation}" if collation != "BINARY" else "")
+                         for name, desc, collation in self.keys)
         kind = "UNIQUE INDEX" if self.unique else "INDEX"
         return f"{kind} ON {self.table} ({cols})" + (f" WHERE {self.where}" if self.where else "")
 
