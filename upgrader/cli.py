@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import apsw
@@ -17,10 +18,12 @@ from upgrader.errors import (EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_SOME_SITES
 from upgrader.installation import CONFIG_NAMES, locate
 from upgrader.journal import journal_path
 from upgrader.loader import load_catalog
+from upgrader.planner import make_plan
 from upgrader.report import (SiteOutcome, error_json, render_backups, render_error, render_outcome,
-                             render_plan, render_restore, render_result, render_sites, render_status,
-                             result_json, to_json)
+                             render_plan, render_restore, render_result, render_sites, render_sql,
+                             render_status, result_json, sql_json, to_json)
 from upgrader.restore import restore
+from upgrader.snapshot import open_database
 from upgrader.status import installation_status
 from upgrader.upgrade import UpgradeResult, upgrade
 
@@ -52,6 +55,8 @@ def _parser() -> argparse.ArgumentParser:
         help="upgrade to this release (e.g. 2.1.4) or generation (e.g. g7); default: the latest")
     add("--dry-run", action="store_true", help="run the whole upgrade on a temporary copy and report; change nothing")
     add("--status", action="store_true", help="show what the installation is and what an upgrade would do")
+    add("--show-sql", action="store_true",
+        help="print the exact SQL the upgrade would run, step by step (with --json: as lists); change nothing")
     add("--demo", nargs="?", const=Path("wems-demo"), type=Path, metavar="DIR",
         help="create a demo installation of the oldest release in DIR (default: ./wems-demo) and "
              "upgrade it without asking")
@@ -150,6 +155,17 @@ def run_restore(args: argparse.Namespace, folder: Path, console: Console) -> dic
             "saved": str(result.saved.folder) if result.saved else None, "exit_code": EXIT_OK}
 
 
+def show_sql(args: argparse.Namespace, folder: Path, console: Console, log_path: Path | None) -> dict:
+    """--show-sql: the plan's statements, read-only like --status (no lock, no backup, no copy)."""
+    installation = locate(folder)
+    catalog = load_catalog()
+    target = catalog.resolve_target(args.to_version)
+    with closing(open_database(installation.database)) as conn:
+        plan = make_plan(conn, catalog, target)
+    console.say(render_sql(plan, installation))
+    return sql_json(plan, installation, log_path)
+
+
 def run_upgrade(args: argparse.Namespace, folder: Path, console: Console) -> UpgradeResult:
     shown = []
 
@@ -209,7 +225,7 @@ def _maybe_half_done(folder: Path, before: tuple) -> bool:
 def run_one(args: argparse.Namespace, folder: Path, console: Console) -> tuple[int, dict, str]:
     """Do what was asked on one installation: (exit code, JSON object, one-line summary)."""
     before = _footprint(folder)
-    writes = not (args.dry_run or args.status or args.list_backups) and _holds_a_database(folder)
+    writes = not (args.dry_run or args.status or args.show_sql or args.list_backups) and _holds_a_database(folder)
     log_path = runlog.start(folder, writes)
     try:
         if args.list_backups:
@@ -224,6 +240,8 @@ def run_one(args: argparse.Namespace, folder: Path, console: Console) -> tuple[i
             status = installation_status(locate(folder), args.to_version, args.backup_dir)
             console.say(render_status(status))
             return EXIT_OK, {**result_json(status.result, log_path), "status": "status"}, "status shown"
+        if args.show_sql:
+            return EXIT_OK, show_sql(args, folder, console, log_path), "SQL shown"
         if args.restore is not None:
             return EXIT_OK, {"wems_upgrade": __version__, **run_restore(args, folder, console),
                              "log": str(log_path) if log_path else None}, "restored"
@@ -292,6 +310,12 @@ def _run(args: argparse.Namespace, console: Console) -> tuple[int, dict | None]:
 
 
 def _refuse_combinations(args: argparse.Namespace) -> None:
+    chosen = [flag for flag, on in (("--dry-run", args.dry_run), ("--status", args.status),
+                                    ("--list-backups", args.list_backups), ("--restore", args.restore is not None),
+                                    ("--demo", args.demo is not None)) if on]
+    if args.show_sql and chosen:
+        raise UsageError(f"--show-sql cannot be combined with {chosen[0]}: it only prints the SQL an upgrade "
+                         "would run. Nothing was changed.")
     if args.dry_run and args.restore is not None:
         raise UsageError("--dry-run cannot be combined with --restore: a restore has no dry run. Nothing was changed.")
     if args.to_version and args.restore is not None:

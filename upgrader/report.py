@@ -15,7 +15,9 @@ from upgrader.backup import Backup
 from upgrader.config import ConfigPlan, flatten
 from upgrader.errors import EXIT_OK, UpgradeError
 from upgrader.executor import Outcome
+from upgrader.installation import Installation
 from upgrader.loader import Step
+from upgrader.planner import Plan
 from upgrader.preflight import human_size
 from upgrader.restore import RestoreResult
 from upgrader.upgrade import UpgradeResult
@@ -261,6 +263,53 @@ def render_status(status) -> str:
     lines.append(f"Backups:   {len(usable)}{newest}")
     lines.append(f"App:       {'open: ' + status.app_open if status.app_open else 'closed'}")
     return "\n".join(lines + [""] + _header(result)[3:]).rstrip()
+
+
+def _terminated(statement: str) -> str:
+    return statement if statement.rstrip().endswith(";") else statement.rstrip() + ";"
+
+
+def render_sql(plan: Plan, installation: Installation) -> str:
+    """--show-sql: the exact statements the plan runs, per step and operation, as SQL comments and
+    statements (like Django's sqlmigrate). Bookkeeping and checks are named, not shown."""
+    lines = [f"-- Installation: {installation.root}", f"-- Database is:  {_version(plan.current)}",
+             f"-- Upgrading to: {_version(plan.target)}"]
+    if plan.nothing_to_do:
+        return "\n".join(lines + ["-- Nothing to do: no SQL would run."])
+    lines += ["-- wems-upgrade runs these statements in ONE transaction, with PRAGMA foreign_keys=OFF, and "
+              "commits only", "-- if every check passes. Nothing was changed.", ""]
+    for step, outcomes in _by_step(list(plan.outcomes)):
+        lines.append(f"-- {step.label}: {step.description}")
+        for outcome in outcomes:
+            if not outcome.applied:
+                lines.append(f"-- already present, skipped: {outcome.operation.describe()}")
+                continue
+            lines.append(f"-- {outcome.operation.describe()}")
+            lines += [_terminated(statement) for statement in outcome.statements]
+        lines.append("")
+    if plan.app_migrations:
+        lines.append(f"-- Then {len(plan.app_migrations)} finished migration(s) are recorded in the app's "
+                     "migrations table:")
+        lines += [f"--   {name}" for name in plan.app_migrations]
+    lines.append("-- Then each step is recorded in wems_upgrade_history.")
+    return "\n".join(lines)
+
+
+def sql_json(plan: Plan, installation: Installation, log_path: Path | None = None) -> dict:
+    """--show-sql --json: the statements per step and operation, and all of them in order."""
+    return {
+        "wems_upgrade": __version__, "status": "show_sql", "exit_code": EXIT_OK,
+        "installation": str(installation.root), "database": str(installation.database),
+        "from": {"generation": plan.current.label, "releases": plan.current.releases},
+        "to": {"generation": plan.target.label, "releases": plan.target.releases},
+        "steps": [{"generation": step.label, "description": step.description,
+                   "operations": [{"operation": o.operation.describe(), "applied": o.applied,
+                                   "statements": list(o.statements)} for o in outcomes]}
+                  for step, outcomes in _by_step(list(plan.outcomes))],
+        "statements": [statement for o in plan.outcomes for statement in o.statements],
+        "app_migrations": list(plan.app_migrations), "error": None,
+        "log": str(log_path) if log_path else None,
+    }
 
 
 # --- machine-readable -------------------------------------------------------------------------
