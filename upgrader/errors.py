@@ -205,8 +205,8 @@ def stopped(how: str, *, half_done: bool = False, working: bool = True) -> Stopp
     """The stop in words: whether an installation may be left half-changed, and what to do."""
     if half_done:
         return StoppedHalfDone(f"Stopped by {how} while the installation's files were being replaced.",
-                       advice="Run wems-upgrade again: it finishes or undoes the interrupted change. "
-                              "Do not start Wareflow EMS before.")
+                               advice="Run wems-upgrade again: it finishes or undoes the interrupted change. "
+                                      "Do not start Wareflow EMS before.")
     if not working:
         return Stopped(f"Stopped by {how}.", advice="No installation was being changed at that moment.")
     return Stopped(f"Stopped by {how}.")
