@@ -144,6 +144,11 @@ def _break_app_checks(folder: Path) -> None:
         f.write("\n-- name: nothing\n-- no SQL here\n")
 
 
+def _break_schema(folder: Path) -> None:
+    with (folder / "g6_soft_delete" / "schema.sql").open("a", encoding="utf-8") as f:
+        f.write("\nCREATE TABLE oops (;\n")
+
+
 BROKEN = {
     "a generation missing": (_break_gap, "without gaps; found g1, g2, g3, g5, g6, g7, g8"),
     "up.sql in g1": (_break_baseline, "g1 is the baseline"),
@@ -152,6 +157,9 @@ BROKEN = {
     "step.toml without description": (_break_description, "g2_optional_documents: step.toml lacks 'description'"),
     "a rebuild that moves values": (_break_rebuild, "g8_optional_employee_fields: rebuild of employees"),
     "an unfinished statement": (_break_statement, "g5_migration_log: incomplete SQL statement"),
+    "schema.sql not SQL": (_break_schema, 'g6_soft_delete: schema.sql: near ";": syntax error'),
+    "schema.sql empty": (lambda folder: (folder / "g2_optional_documents" / "schema.sql").write_text(
+        "-- nothing\n", encoding="utf-8"), "g2_optional_documents: schema.sql creates no table"),
     "an app check without SQL": (_break_app_checks, "g7_contracts: app_checks.sql: 'nothing' has no SQL"),
 }
 

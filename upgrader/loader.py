@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
+import apsw
 from packaging.version import InvalidVersion, Version
 
 from upgrader.errors import MalformedMigrations, NewerDatabase, UsageError
@@ -93,7 +94,12 @@ def _version(value: str | None) -> Version | None:
 def load_step(folder: Path) -> Step:
     """One generation's folder; MalformedMigrations (naming the folder) if it breaks the rules above."""
     try:
-        return _load_step(folder)
+        step = _load_step(folder)
+        if not step.schema.tables:  # read now, not mid-run: SQL that SQLite runs, creating tables
+            raise MalformedMigrations("schema.sql creates no table")
+        return step
+    except apsw.Error as exc:
+        raise MalformedMigrations(f"The migrations folder is malformed: {folder.name}: schema.sql: {exc}") from exc
     except MalformedMigrations as exc:
         raise MalformedMigrations(f"The migrations folder is malformed: {folder.name}: {exc.message}") from exc
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, InvalidVersion) as exc:
