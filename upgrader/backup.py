@@ -1,5 +1,11 @@
-"""Verified backups of an installation: a backup-API snapshot of the database, every
-settings file as it was (config.yaml/yml/json, config/backup_config.json, config/alert_settings.json), and a manifest of sizes, SHA-256 digests and row counts."""
+"""Verified backups of an installation: the database, every settings file as it was (config.yaml/yml/json,
+config/backup_config.json, config/alert_settings.json), and a manifest of sizes, SHA-256 digests and row counts.
+
+A restore's backup is a backup-API snapshot (create_backup). An upgrade's is filled in three moves
+(start_backup, fill_pending, finish_pending): its database is the original file itself, which the
+upgrade's swap keeps there (a hard link) as the new one takes its place, and its manifest is placed
+by the same journaled swap. On POSIX that file then starts with RETIRED_HEADER instead of SQLite's
+(see upgrade.swap_and_commit); every reader here puts SQLite's header back (`unretired`)."""
 
 from __future__ import annotations
 
@@ -7,9 +13,10 @@ import hashlib
 import json
 import logging
 import re
+import os
 import shutil
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -17,19 +24,23 @@ from typing import Callable
 import apsw
 
 from upgrader import __version__
-from upgrader.errors import BadBackup, DatabaseInUse, UpgradeError, UpgradeFailed, damaged_database
+from upgrader.errors import BadBackup, DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed, damaged_database
 from upgrader.config import SETTINGS_FILES
 from upgrader.installation import Installation
 from upgrader.journal import write_atomically
 from upgrader.locks import hold_file_lock, is_abandoned
 from upgrader.privacy import PRIVATE_DIR, PRIVATE_FILE, make_private
-from upgrader.snapshot import copy_database, database_state, fsync_path, open_database
+from upgrader.winfs import link, unlink
+from upgrader.snapshot import (RETIRED_HEADER, SQLITE_HEADER, copy_database, copy_file, database_state,
+                               fsync_path, open_database, sqlite_uri)
 from upgrader.validator import row_counts
 
 MANIFEST = "manifest.json"
 DATABASE_FILE = "employee_manager.db"
 FULL_CHECK_LIMIT = 64 * 1024 * 1024
 INCOMPLETE_MARKER = ".wems-upgrade-incomplete"
+MANIFEST_TEMP = f"{MANIFEST}.wems-upgrade-new"
+UNRETIRED_VFS = "wems-unretired"
 OUR_FOLDER = re.compile(r"^before_(upgrade|restore)\w*_\d{8}-\d{6}(_\d{1,2})?$")
 INTERRUPTED = "incomplete: a run was stopped while making it (no manifest); the next upgrade removes it"
 IN_PROGRESS = "incomplete: another wems-upgrade is making it right now"
@@ -58,12 +69,60 @@ class Backup:
         return self.manifest["created_at"]
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: Path, database: bool = False) -> str:
+    """SHA-256 of a file; of a `database`, as it was before it was retired (see `unretired`)."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+            digest.update(unretired(block) if database and handle.tell() == len(block) else block)
     return digest.hexdigest()
+
+
+def unretired(first_block: bytes) -> bytes:
+    """A database file's first bytes as they were before upgrade._retire overwrote its header."""
+    return SQLITE_HEADER + first_block[len(RETIRED_HEADER):] if first_block.startswith(RETIRED_HEADER) else first_block
+
+
+def unretire_file(path: Path) -> None:
+    """Put SQLite's header back into a copy of a retired database (a restore's temp file)."""
+    with open(path, "r+b") as handle:
+        if handle.read(len(RETIRED_HEADER)) == RETIRED_HEADER:
+            handle.seek(0)
+            handle.write(SQLITE_HEADER)
+
+
+class _UnretiredFile(apsw.VFSFile):
+    """A database file read as it was before it was retired."""
+
+    def __init__(self, name, flags) -> None:
+        super().__init__("", name, flags)
+
+    def xRead(self, amount: int, offset: int) -> bytes:
+        data = super().xRead(amount, offset)
+        return unretired(data) if offset == 0 else data
+
+
+class _UnretiredVFS(apsw.VFS):
+    def __init__(self) -> None:
+        super().__init__(UNRETIRED_VFS, "")
+
+    def xOpen(self, name, flags) -> _UnretiredFile:
+        return _UnretiredFile(name, flags)
+
+
+_VFS: list[_UnretiredVFS] = []
+
+
+def open_backup_database(path: Path) -> apsw.Connection:
+    """Open a backup's database read-only, retired or not, leaving no file behind."""
+    with open(path, "rb") as handle:
+        retired = handle.read(len(RETIRED_HEADER)) == RETIRED_HEADER
+    if not retired:
+        return open_database(path)
+    if not _VFS:
+        _VFS.append(_UnretiredVFS())
+    return apsw.Connection(sqlite_uri(path) + "?immutable=1", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI,
+                           vfs=UNRETIRED_VFS)
 
 
 def default_backup_root(installation: Installation) -> Path:
@@ -100,12 +159,15 @@ class _Privacy:
 def _file_entry(folder: Path, name: str, role: str, original: Path, root: Path, privacy: _Privacy) -> dict:
     path = folder / name
     privacy.apply(path)
-    try:
-        relative = original.relative_to(root).as_posix()
-    except ValueError:
-        relative = str(original)
-    return {"name": name, "role": role, "original": relative, "size": path.stat().st_size,
+    return {"name": name, "role": role, "original": _relative(original, root), "size": path.stat().st_size,
             "sha256": sha256_file(path)}
+
+
+def _relative(original: Path, root: Path) -> str:
+    try:
+        return original.relative_to(root).as_posix()
+    except ValueError:
+        return str(original)
 
 
 def _copy_configs(installation: Installation, folder: Path, privacy: _Privacy) -> list[dict]:
@@ -168,6 +230,94 @@ def _fill(folder: Path, installation: Installation, source: apsw.Connection, kin
     return verify_backup(folder, rehash=False)
 
 
+@dataclass
+class PendingBackup:
+    """An upgrade's backup until its swap commits: `linked`, the swap keeps the original database
+    in it by hard link; else it holds a copy (another volume, or no hard links)."""
+
+    folder: Path
+    linked: bool
+    manifest: dict | None = None
+    privacy: _Privacy = field(default_factory=_Privacy)
+
+    @property
+    def database(self) -> Path:
+        return self.folder / DATABASE_FILE
+
+    @property
+    def manifest_temp(self) -> Path:
+        return self.folder / MANIFEST_TEMP
+
+    @property
+    def marker(self) -> Path:
+        return self.folder / INCOMPLETE_MARKER
+
+
+def start_backup(root: Path, kind: str, database: Path) -> PendingBackup:
+    """A new private folder for an upgrade's backup; hold_file_lock(`marker`) at once (it says incomplete)."""
+    remove_interrupted(root)
+    folder = _new_folder(root, kind)
+    pending = PendingBackup(folder, linked=False)
+    pending.privacy.apply(folder)
+    pending.linked = _can_link(database.parent, folder)
+    return pending
+
+
+def _can_link(source_dir: Path, folder: Path) -> bool:
+    """Whether a file of `source_dir` can get a hard link in `folder`: same volume, and links work there."""
+    if os.stat(source_dir).st_dev != os.stat(folder).st_dev:
+        return False
+    probe, second = folder / ".wems-upgrade-link-probe", folder / ".wems-upgrade-link-probe-2"
+    try:
+        probe.write_bytes(b"")
+        link(probe, second)
+        return True
+    except OSError as exc:
+        log.info("no hard links in %s (%s): the backup gets a copy of the database", folder, exc)
+        return False
+    finally:
+        unlink(second)
+        unlink(probe)
+
+
+def copy_into(pending: PendingBackup, source: Path, sha256: str | None,
+              progress: Callable[[int, int], None] | None) -> str:
+    """The backup's own copy of the database, read back and checked against `sha256` (that of the
+    original, else of what the copy read); returns that SHA-256."""
+    os.close(os.open(pending.database, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                     PRIVATE_FILE))
+    read = copy_file(source, pending.database, progress)
+    fsync_path(pending.database)
+    sha256 = sha256 or read
+    if read != sha256 or sha256_file(pending.database) != sha256:
+        raise NoRoom(f"The backup of the database in {pending.folder} is not the same file; is the disk full?")
+    pending.privacy.apply(pending.database)
+    return sha256
+
+
+def fill_pending(pending: PendingBackup, installation: Installation, kind: str, details: dict,
+                 database: tuple[int, str], counts: dict) -> None:
+    """Copy the settings files; write the manifest beside its name (the swap places it). `database`:
+    the size and SHA-256 of the original database, read while nobody wrote it."""
+    size, sha256 = database
+    entry = {"name": DATABASE_FILE, "role": "database", "original": _relative(installation.database, installation.root),
+             "size": size, "sha256": sha256}
+    files = [entry] + _copy_configs(installation, pending.folder, pending.privacy)
+    pending.manifest = {"format": 1, "kind": kind, "created_at": datetime.now(timezone.utc).isoformat(),
+                        "upgrader_version": __version__, "installation": str(installation.root),
+                        **details, "files": files, "row_counts": counts}
+    text = json.dumps(pending.manifest, indent=2, ensure_ascii=False).encode("utf-8")
+    write_atomically(pending.manifest_temp, text, PRIVATE_FILE)
+    pending.privacy.apply(pending.manifest_temp)
+
+
+def finish_pending(pending: PendingBackup) -> Backup:
+    """After the swap committed: the database file, no longer the live one, made private."""
+    pending.privacy.apply(pending.database)
+    pending.privacy.apply(pending.folder / MANIFEST)
+    return Backup(pending.folder, pending.manifest, pending.privacy.problem)
+
+
 def _database_problems(conn: apsw.Connection, size: int) -> list[str]:
     """What SQLite's check finds wrong (integrity_check up to FULL_CHECK_LIMIT, else quick_check)."""
     check = "integrity_check" if size <= FULL_CHECK_LIMIT else "quick_check"
@@ -186,14 +336,24 @@ def refuse_if_damaged(database: Path, source: apsw.Connection) -> None:
 
 
 def remove_interrupted(root: Path) -> None:
-    """Delete the backup folders a run stopped while making (ours, no manifest, nobody at work on them)."""
+    """Delete the backup folders a run stopped while making (ours, no manifest, nobody at work on them);
+    finish those whose upgrade committed before it was stopped (private database, no marker)."""
     if not root.is_dir():
         return
     for folder in sorted(root.iterdir()):
-        if _incomplete_reason(folder) == INTERRUPTED:
+        reason = _incomplete_reason(folder)
+        if reason == INTERRUPTED:
             shutil.rmtree(folder, ignore_errors=True)
             log.info("removed the incomplete backup %s, left by a run that was stopped while making it%s",
                      folder, " (could not remove all of it)" if folder.exists() else "")
+        elif reason is None and OUR_FOLDER.match(folder.name) and _abandoned(folder / INCOMPLETE_MARKER):
+            make_private(folder / DATABASE_FILE)
+            unlink(folder / INCOMPLETE_MARKER)
+            log.info("finished the backup %s, left by a run stopped just after its upgrade", folder)
+
+
+def _abandoned(marker: Path) -> bool:
+    return marker.is_file() and is_abandoned(marker)
 
 
 def _incomplete_reason(folder: Path) -> str | None:
@@ -267,7 +427,8 @@ def verify_backup(folder: Path, *, rehash: bool = True) -> Backup:
         if (Path(entry["name"]).name != entry["name"] and entry["name"] not in SETTINGS_FILES) \
                 or not path.is_file():
             problems.append(f"{entry['name']} is missing")
-        elif path.stat().st_size != entry["size"] or (rehash and sha256_file(path) != entry["sha256"]):
+        elif path.stat().st_size != entry["size"] or (
+                rehash and sha256_file(path, entry.get("role") == "database") != entry["sha256"]):
             problems.append(f"{entry['name']} has been changed or damaged since the backup was made")
     if not any(e.get("role") == "database" for e in manifest["files"]):
         problems.append("the backup holds no database")
@@ -279,7 +440,7 @@ def verify_backup(folder: Path, *, rehash: bool = True) -> Backup:
 
 def _check_database(path: Path, manifest: dict) -> None:
     try:
-        with closing(open_database(path)) as conn:
+        with closing(open_backup_database(path)) as conn:
             problems = _database_problems(conn, path.stat().st_size)
             counts = None if problems else row_counts(conn)
     except (apsw.Error, UpgradeError) as exc:

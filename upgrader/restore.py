@@ -8,7 +8,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from upgrader.backup import DATABASE_FILE, Backup, create_backup, default_backup_root, sha256_file, verify_backup
+from upgrader.backup import (DATABASE_FILE, Backup, create_backup, default_backup_root, open_backup_database,
+                             sha256_file, unretire_file, verify_backup)
 from upgrader.detector import newest_contained, read_wems_schema, refuse_if_not_wems
 from upgrader.errors import BadBackup, BadInstallation, DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed
 from upgrader.config import OTHER_SETTINGS_FILES, SETTINGS_FILES
@@ -88,7 +89,7 @@ def _check_current(installation: Installation, first: FirstState) -> None:
 def _refuse_not_wems(backup: Backup) -> None:
     """Any SQLite file with a manifest that matches it is not yet a Wareflow EMS backup."""
     try:
-        with closing(open_database(backup.folder / DATABASE_FILE)) as conn:
+        with closing(open_backup_database(backup.folder / DATABASE_FILE)) as conn:
             refuse_if_not_wems(conn, load_catalog())
     except BadInstallation as exc:
         raise BadBackup(f"The backup {backup.folder} cannot be restored: {exc.message}") from None
@@ -164,7 +165,8 @@ def _readable(db: Path) -> bool:
 
 
 def _write_temps(installation: Installation, backup: Backup, replacements: list[Replacement]) -> None:
-    """Copy each backed-up file beside its target, and check the copy against the manifest."""
+    """Copy each backed-up file beside its target (a database as it was before it was retired: see
+    backup.unretired), and check the copy against the manifest."""
     entries = {str(installation.root / e["name"]): e for e in backup.manifest["files"] if e["role"] == "config"}
     entries[str(installation.database)] = next(e for e in backup.manifest["files"] if e["role"] == "database")
     for r in replacements:
@@ -173,6 +175,8 @@ def _write_temps(installation: Installation, backup: Backup, replacements: list[
             Path(r.new).parent.mkdir(exist_ok=True)
             create_like(Path(r.new), Path(r.target))
             shutil.copyfile(backup.folder / entry["name"], r.new)
+            if entry["role"] == "database":
+                unretire_file(Path(r.new))
             if Path(r.target).exists():
                 copy_owner_and_mode(Path(r.target), Path(r.new))
             fsync_path(Path(r.new))

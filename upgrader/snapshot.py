@@ -15,6 +15,9 @@ from upgrader.errors import BadInstallation, DatabaseInUse
 from upgrader.winfs import unlink
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+#: What a replaced database starts with instead of SQLITE_HEADER on POSIX (see upgrade.swap_and_commit);
+#: readers of backups put SQLITE_HEADER back (backup.unretired).
+RETIRED_HEADER = b"WEMS-REPLACED-DB"
 DB_HEADER_BYTES, WAL_HEADER_BYTES, WAL_FRAME_HEADER_BYTES = 100, 32, 24
 COARSE_TIME_NS = 10_000_000
 LOCK_BYTES = (0x40000000, 0x40000000 + 512)
@@ -107,15 +110,18 @@ def copy_database(source: apsw.Connection, dest: Path,
         target.close()
 
 
-def copy_file(source: Path, dest: Path, progress: Callable[[int, int], None] | None = None) -> None:
-    """A plain copy of a file nobody else writes, in 16 MB blocks, reporting the bytes done."""
-    total, done = source.stat().st_size, 0
+def copy_file(source: Path, dest: Path, progress: Callable[[int, int], None] | None = None) -> str:
+    """A plain copy of a file nobody else writes, in 16 MB blocks, reporting the bytes done;
+    returns the SHA-256 of the bytes read, computed in the same pass."""
+    total, done, digest = source.stat().st_size, 0, hashlib.sha256()
     with open(source, "rb") as reader, open(dest, "wb") as writer:
         while block := reader.read(COPY_BLOCK):
             writer.write(block)
+            digest.update(block)
             done += len(block)
             if progress:
                 progress(done, total)
+    return digest.hexdigest()
 
 
 def fsync_path(path: Path) -> None:
