@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -250,18 +251,20 @@ def test_a_restore_whose_commit_cannot_be_written_is_undone(install, capsys, mon
     assert not [p for p in (root / "data").iterdir() if "wems-upgrade" in p.name]
 
 
-def test_a_backup_torn_by_a_concurrent_writer_is_discarded(install, capsys, monkeypatch):
+def test_a_copy_torn_by_a_concurrent_writer_is_discarded_with_its_backup(install, capsys, monkeypatch):
     root = install(6)
-    from upgrader import backup as backup_module
-    real_copy = backup_module.copy_database
+    from upgrader import upgrade as upgrade_module
+    real_copy = upgrade_module.copy_file
 
-    def copy_while_the_app_writes(source, dest, progress=None, journal_mode=None):
-        real_copy(source, dest, progress, journal_mode)
+    def copy_while_the_app_writes(source, dest, progress=None):
+        digest = real_copy(source, dest, progress)
         execute(root, "UPDATE employees SET phone = '0' WHERE rowid = 1")
-    monkeypatch.setattr(backup_module, "copy_database", copy_while_the_app_writes)
+        return digest
+    monkeypatch.setattr(upgrade_module, "copy_file", copy_while_the_app_writes)
     assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_IN_USE
-    assert "changed while it was being backed up" in capsys.readouterr().err
-    assert not any((root / "backups").iterdir())
+    assert "changed while it was being copied" in capsys.readouterr().err
+    assert query(root, "SELECT phone FROM employees WHERE rowid = 1") == [("0",)]
+    assert not (root / "backups").exists() or not any((root / "backups").iterdir())
 
 
 def test_the_state_saved_before_a_restore_names_its_generation(install):
@@ -282,3 +285,63 @@ def test_every_settings_file_is_backed_up_listed_and_restored(install):
         path.write_text("{}", encoding="utf-8")
     restore(locate(root, environ={}), result.backup.folder)
     assert [p.read_bytes() for p in others] == originals
+
+
+def test_the_original_file_becomes_the_backup_and_reads_back_as_it_was(install):
+    """One copy: the backup's database is the original file itself (kept by hard link at the swap).
+    On POSIX its header is then retired; its SHA-256, verify and restore see the original bytes."""
+    from upgrader.backup import open_backup_database
+    from upgrader.snapshot import RETIRED_HEADER, SQLITE_HEADER
+    root = install(6)
+    original, inode = content(root), database(root).stat().st_ino
+    stages = set()
+    result = upgrade(locate(root, environ={}), progress=lambda stage, done, total: stages.add(stage))
+    saved = result.backup.folder / "employee_manager.db"
+    assert "backup" not in stages and "copy" in stages, "one full copy: the work copy"
+    assert saved.stat().st_ino == inode
+    header = saved.read_bytes()[:16]
+    assert header == (RETIRED_HEADER if os.name == "posix" else SQLITE_HEADER)
+    entry = next(f for f in result.backup.manifest["files"] if f["role"] == "database")
+    assert sha256_file(saved, database=True) == entry["sha256"]
+    assert verify_backup(result.backup.folder).manifest == result.backup.manifest
+    with closing(open_backup_database(saved)) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert not (result.backup.folder / ".wems-upgrade-incomplete").exists()
+    restore(locate(root, environ={}), result.backup.folder)
+    assert content(root) == original
+    assert database(root).read_bytes()[:16] == SQLITE_HEADER
+
+
+def test_without_hard_links_to_the_backup_folder_the_backup_gets_its_own_verified_copy(install, monkeypatch):
+    """Another volume (or FAT): a second copy, with its own progress stage; the aside beside the database goes."""
+    from upgrader import backup as backup_module
+    monkeypatch.setattr(backup_module, "_can_link", lambda *a: False)
+    root = install(3)
+    original, inode = content(root), database(root).stat().st_ino
+    stages = []
+    result = upgrade(locate(root, environ={}), progress=lambda stage, done, total: stages.append(stage))
+    saved = result.backup.folder / "employee_manager.db"
+    assert stages.index("copy") < stages.index("backup")
+    assert saved.stat().st_ino != inode and saved.read_bytes()[:16] == b"SQLite format 3\x00"
+    assert verify_backup(result.backup.folder)
+    assert not [p for p in database(root).parent.iterdir() if "wems-upgrade" in p.name]
+    restore(locate(root, environ={}), result.backup.folder)
+    assert content(root) == original
+
+
+def test_a_failed_migration_leaves_the_rows_in_rollback_mode_and_no_backup_folder(install, monkeypatch, capsys):
+    """The WAL was folded into the database before the copy: same rows, no -wal, journal_mode=delete;
+    the app sets WAL again when it opens it. The backup folder begun for the run goes."""
+    from upgrader import upgrade as upgrade_module
+    root = install(3)
+    original = content(root)
+    assert Path(f"{database(root)}-wal").exists()
+
+    def failing(*args, **kwargs):
+        raise errors.UpgradeFailed("a check failed")
+    monkeypatch.setattr(upgrade_module, "migrate_copy", failing)
+    assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_ROLLED_BACK
+    assert content(root) == original and not Path(f"{database(root)}-wal").exists()
+    assert query(root, "PRAGMA journal_mode") == [("delete",)]
+    assert not any((root / "backups").iterdir())
+    assert not [p for p in database(root).parent.iterdir() if "wems-upgrade" in p.name]

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -18,6 +20,7 @@ from conftest import CRASH_POINTS_TRIED, GENERATIONS, content, file_digests, is_
 from upgrader.config import read_settings
 from upgrader.installation import locate
 from upgrader.journal import CRASH_ENV
+from upgrader.backup import verify_backup
 from upgrader.restore import restore
 from upgrader.upgrade import upgrade
 
@@ -28,12 +31,13 @@ pytestmark = pytest.mark.slow
 KILL = getattr(signal, "SIGKILL", signal.SIGTERM)
 KILLED = -KILL if os.name == "posix" else KILL
 
-#: Boundaries of the upgrade's phases, in order; those before BEFORE_FOLD leave the files byte-identical.
-PHASES = ["backup_done", "migrated", "wal_folded", "journal_swapping", "placed_0", "swapped",
-          "journal_committed"]
-#: Generations whose era's config.json becomes config.yaml: two more files in the swap.
+#: Boundaries of the upgrade's phases, in order. Up to BEFORE_SWAP, every file but the database is
+#: byte-identical (the database has its WAL folded in: the same rows); "retired" is POSIX only.
+BEFORE_SWAP = ["wal_folded", "work_copied", "backup_done", "migrated", "held", "aside_linked"]
+PHASES = BEFORE_SWAP + ["journal_swapping", "placed_0", "placed_1", "swapped", "journal_committed"] + (
+    ["retired"] if os.name == "posix" else []) + ["backup_complete"]
+#: Generations whose era's config.json becomes config.yaml: two more files in the swap (then the manifest).
 JSON_ERA = {1, 2, 3, 4}
-BEFORE_FOLD = {"backup_done", "migrated"}
 SEED = 20261124
 
 
@@ -49,7 +53,7 @@ def crash_cases() -> list[tuple[int, str]]:
     from upgrader.loader import load_catalog
     catalog = load_catalog()
     return [(g, point) for g in GENERATIONS
-            for point in PHASES + (["placed_1", "placed_2"] if g in JSON_ERA else []) + operation_points(catalog, g)]
+            for point in PHASES + (["placed_2", "placed_3"] if g in JSON_ERA else []) + operation_points(catalog, g)]
 
 
 def run_upgrader(root: Path, env_point: str | None = None, kill_after: float | None = None) -> int:
@@ -84,13 +88,31 @@ def assert_before_or_after(root: Path, original: tuple, upgraded: tuple) -> None
     assert settings(root) in (original[1], upgraded[1]), "the app must read the old or the new settings"
 
 
-def assert_converges(root: Path, upgraded: tuple) -> None:
+def assert_converges(root: Path, upgraded: tuple, original: tuple | None = None) -> None:
     result = upgrade(locate(root, environ={}))
     assert result.status in ("upgraded", "up_to_date")
     assert (content(root), settings(root)) == upgraded
     leftovers = [p.name for p in root.rglob("*") if "wems-upgrade" in p.name and "backups" not in p.parts
                  and not p.name.endswith(".before-wems-upgrade") and not is_run_log(p)]
     assert leftovers == []
+    assert_backups_complete(root, original)
+
+
+def assert_backups_complete(root: Path, original: tuple | None) -> None:
+    """Exactly one backup (the crashed run's, if it committed, else the re-run's), complete, private,
+    verifiable, holding the original rows and settings."""
+    folders = sorted((root / "backups").iterdir())
+    assert len(folders) == 1, f"one complete backup, no incomplete one: {[f.name for f in folders]}"
+    backup = verify_backup(folders[0])
+    assert sorted(p.name for p in folders[0].iterdir() if p.is_file()) == sorted(
+        [f["name"] for f in backup.manifest["files"] if "/" not in f["name"]] + ["manifest.json"])
+    if os.name == "posix":
+        assert {stat.S_IMODE(p.stat().st_mode) for p in folders[0].rglob("*") if p.is_file()} == {0o600}
+    if original:
+        copy = root.parent / f"{root.name}-restored"
+        shutil.copytree(root, copy)
+        restore(locate(copy, environ={}), copy / "backups" / folders[0].name, other_installation=True)
+        assert (content(copy), settings(copy)) == original
 
 
 @pytest.fixture(scope="session")
@@ -118,9 +140,15 @@ def test_a_kill_at_a_step_boundary_leaves_before_or_after_and_a_rerun_converges(
     assert code == KILLED, f"crash point {point} was never reached (exit {code})"
     CRASH_POINTS_TRIED.append(f"g{generation}:{point}")
     assert_before_or_after(root, original, upgraded_state(generation))
-    if point in BEFORE_FOLD or point.startswith("operation_"):
-        assert user_files(root) == original_files, "before the swap, every file is byte-for-byte as it was"
-    assert_converges(root, upgraded_state(generation))
+    if point in BEFORE_SWAP or point.startswith("operation_"):
+        assert content(root) == original[0]
+        assert without_database(user_files(root)) == without_database(original_files), \
+            "before the swap, every other file is byte-for-byte as it was"
+    assert_converges(root, upgraded_state(generation), original)
+
+
+def without_database(files: dict[str, str]) -> dict[str, str]:
+    return {name: digest for name, digest in files.items() if not Path(name).name.startswith("employee_manager.db")}
 
 
 def run_length(install, generation: int) -> float:

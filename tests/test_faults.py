@@ -29,17 +29,24 @@ def test_not_enough_free_space_is_refused_before_anything_is_written(install, ca
     assert file_digests(root) == before
 
 
-def test_an_io_error_while_writing_the_backup_changes_nothing(install, capsys, monkeypatch):
+def test_an_io_error_while_writing_the_copy_changes_nothing(install, capsys, monkeypatch):
     root = install(3)
-    before = file_digests(root)
+    before, rows = user_files(root), content(root)
 
-    def failing_copy(source, dest, progress=None, journal_mode=None):
+    def failing_copy(source, dest, progress=None):
         Path(dest).write_bytes(b"SQLite format 3\x00 half written")
-        raise apsw.IOError("disk I/O error")
-    monkeypatch.setattr("upgrader.backup.copy_database", failing_copy)
+        raise OSError(5, "Input/output error")
+    monkeypatch.setattr("upgrader.upgrade.copy_file", failing_copy)
     assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_ROLLED_BACK
     assert "could not be read or written" in capsys.readouterr().err
-    assert file_digests(root) == before, "the half-written backup is removed too"
+    assert content(root) == rows and user_files(root) == before, "the half-written copy is removed too"
+    assert not any((root / "backups").iterdir()), "and the backup folder begun for it"
+
+
+def user_files(root: Path) -> dict:
+    """Every file but the database's (the upgrade folds the WAL into it: same rows, other bytes) and backups."""
+    return {name: digest for name, digest in file_digests(root, except_backups=True).items()
+            if not Path(name).name.startswith("employee_manager.db")}
 
 
 def test_a_file_that_cannot_be_replaced_is_put_back(install, capsys, monkeypatch):
@@ -105,13 +112,13 @@ def test_a_disk_that_fills_up_during_the_upgrade_changes_nothing(install, small_
     root = small_disk / "site"
     shutil.copytree(install(1), root)
     db_size = (root / "data" / "employee_manager.db").stat().st_size
-    fill(small_disk, leave=db_size * 3 // 2)
-    before = file_digests(root, except_backups=True)
-    monkeypatch.setattr("upgrader.upgrade.check_space", lambda *a: None)
+    fill(small_disk, leave=db_size // 4)
+    before, rows = user_files(root), content(root)
+    monkeypatch.setattr("upgrader.upgrade.check_space", lambda *a, **k: None)
     code = main(["--yes", "--data-dir", str(root)])
     assert code == errors.EXIT_NO_ROOM
     assert "disk became full" in capsys.readouterr().err
-    assert file_digests(root, except_backups=True) == before
+    assert user_files(root) == before and content(root) == rows
 
 
 def test_a_full_disk_is_refused_before_starting(install, small_disk, capsys):
@@ -149,7 +156,7 @@ def test_an_aside_that_cannot_be_deleted_after_the_commit_is_only_logged(install
                     raise PermissionError(13, "used by another process")
         real(*paths)
     monkeypatch.setattr(journal, "remove_quietly", stubborn)
-    result = upgrade(locate(root, environ={}))
+    result = upgrade(locate(root, environ={}), backup=False)
     assert result.status == "upgraded"
     assert (root / "data" / "employee_manager.db.wems-upgrade-old").exists()
 

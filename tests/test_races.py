@@ -134,7 +134,7 @@ def test_an_app_started_while_the_database_is_held_never_writes_into_the_replace
     real_point = upgrade_module.crashpoint
 
     def point(name):
-        if name == "wal_folded":
+        if name == "held":
             writers.append(subprocess.Popen(writer_command(root, committed, end=end), stderr=subprocess.PIPE))
             time.sleep(0.5)
         real_point(name)
@@ -235,7 +235,7 @@ def test_the_work_copy_and_new_settings_are_never_more_readable_than_the_origina
         return real_migrate(work, *args, **kwargs)
 
     def point(name):
-        if name == "wal_folded":
+        if name == "held":
             seen["settings"] = mode(root / "config.yaml.wems-upgrade-tmp")
     monkeypatch.setattr(upgrade_module, "migrate_copy", migrate)
     monkeypatch.setattr(upgrade_module, "crashpoint", point)

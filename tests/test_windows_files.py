@@ -122,13 +122,14 @@ def test_a_permanent_hold_at_the_swap_puts_everything_back(install, windows_file
 
 
 def test_a_hold_during_the_undo_keeps_the_journal_and_the_next_run_puts_the_old_set_back(install, windows_files):
-    """The database's rename fails, then so does deleting its aside: nothing was placed, so the next
-    run drops the swap. The new database (the work copy) must survive until then."""
+    """The database's rename fails, then so does deleting its aside (the backup's database, linked):
+    nothing was placed, so the next run drops the swap. The new database (the work copy) must
+    survive until then, and the backup folder holding the aside too."""
     root = install(2)
     db = database(root)
     original = content(root)
     windows_files.hold(db)
-    windows_files.when("replace", db, lambda: windows_files.hold(f"{db}.wems-upgrade-old"))
+    windows_files.when("replace", db, lambda: windows_files.hold(next(root.glob("backups/*/employee_manager.db"))))
     assert run(root) == errors.EXIT_ROLLED_BACK
     assert journal_path(db).exists()
     assert [p for p in db.parent.iterdir() if p.name.endswith(".tmp")], "the work copy is kept for the next run"

@@ -168,7 +168,7 @@ class ProgressBars:
     """One tqdm bar per stage. A heartbeat redraws the open bar twice a second, so its clock
     moves even while SQLite runs one long step (a quick_check of a large file is one step)."""
 
-    UNITS = {"backup": "pages", "copy": "B", "checks": "%"}
+    UNITS = {"backup": "B", "copy": "B", "checks": "%"}
 
     def __init__(self, stream: TextIO):
         self.stream = stream

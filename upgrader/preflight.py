@@ -45,10 +45,12 @@ def _same_disk(a: Path, b: Path) -> bool:
     return os.stat(_existing(a)).st_dev == os.stat(_existing(b)).st_dev
 
 
-def check_space(db: Path, backup_root: Path | None, needs: SpaceNeeds) -> None:
-    """Refuse early when the backup and the work copy would not both fit."""
+def check_space(db: Path, backup_root: Path | None, needs: SpaceNeeds, backup_is_original: bool = False) -> None:
+    """Refuse early when the backup and the work copy would not both fit. `backup_is_original`: on
+    the database's volume the backup is the original file itself (an upgrade's), taking no more room."""
     if backup_root and _same_disk(db.parent, backup_root):
-        wanted = [(db.parent, needs.backup_size + needs.work_size, needs.free_for_work)]
+        backup = 0 if backup_is_original else needs.backup_size
+        wanted = [(db.parent, backup + needs.work_size, needs.free_for_work)]
     else:
         wanted = [(db.parent, needs.work_size, needs.free_for_work)]
         if backup_root:

@@ -1,9 +1,10 @@
-"""The path of one upgrade: plan on the live file, back up, migrate a copy, validate, swap it in.
+"""The path of one upgrade: plan on the live file, fold its WAL, copy it once, migrate the copy,
+validate, swap it in; the original becomes the backup.
 
-The installation's database is only read until the final swap, so every refusal and
-every failure before it leaves the user's files as they were; the swap itself is
-journaled (upgrader.journal), so a crash or error during it is undone.
-A dry run is the same path on a copy in the system's temp folder, minus backup and swap.
+The installation's database is only read until the final swap (but for folding its WAL into it,
+which keeps every row), so every refusal and every failure before it leaves the user's data as
+it was; the swap itself is journaled (upgrader.journal), so a crash or error during it is undone.
+A dry run is the same path on a backup-API copy in the system's temp folder, minus fold, backup and swap.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ from typing import Callable
 import apsw
 
 from upgrader import __version__, winfs
-from upgrader.backup import refuse_if_damaged, DATABASE_FILE, Backup, create_backup, default_backup_root
+from upgrader.backup import (MANIFEST, Backup, PendingBackup, copy_into, default_backup_root, fill_pending,
+                             finish_pending, refuse_if_damaged, remove_interrupted, start_backup)
 from upgrader.errors import BadInstallation, DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed
 from upgrader.executor import Outcome, in_transaction, run_steps
 from upgrader.installation import CONFIG_NAMES, Installation, find_config
@@ -30,20 +32,20 @@ from upgrader.journal import FileSwap, Replacement, crashpoint, journal_path, re
 from upgrader.loader import Catalog, load_catalog
 from upgrader.config import ConfigPlan, plan_config
 from upgrader.config import replacements as config_replacements
-from upgrader.locks import DEFAULT_LOCK_TIMEOUT_MINUTES, AppLock, check_app_closed, installation_lock
+from upgrader.locks import DEFAULT_LOCK_TIMEOUT_MINUTES, AppLock, check_app_closed, hold_file_lock, installation_lock
 from upgrader.planner import Plan, make_plan
 from upgrader.privacy import make_private
 from upgrader.preflight import SpaceNeeds, check_space, check_writable, measure
 from upgrader.runlog import log
 from upgrader.recorder import record_app_migrations, record_history
-from upgrader.snapshot import (attach_readonly, check_database_file, check_unchanged, contents_state, copy_database,
-                               copy_file, copy_owner_and_mode, create_like, database_state, fsync_path, hold_exclusive,
-                               open_database)
-from upgrader.validator import Check, app_operations_check, collect_facts, validate
+from upgrader.snapshot import (RETIRED_HEADER, attach_readonly, check_database_file, check_unchanged, contents_state,
+                               copy_database, copy_file, copy_owner_and_mode, create_like, database_state, fsync_path,
+                               hold_exclusive, open_database)
+from upgrader.validator import Check, app_operations_check, checks_whole_file, collect_facts, row_counts, validate
 
 Progress = Callable[[str, int, int], None]
 ORIGINAL = "original"
-RETIRED_HEADER = b"WEMS-REPLACED-DB"
+__all__ = ["RETIRED_HEADER", "upgrade", "swap_and_commit", "migrate_copy"]
 
 
 @dataclass
@@ -63,8 +65,8 @@ class UpgradeResult:
 
     @property
     def estimated_seconds(self) -> float:
-        """For a dry run: what the real run should take (this run plus a backup copy)."""
-        return self.seconds + self.copy_seconds
+        """For a dry run: what the real run should take (the same one copy; the backup is the original)."""
+        return self.seconds
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,7 @@ def upgrade(installation: Installation, target: str | None = None, *, dry_run: b
         if not dry_run:
             stack.enter_context(installation_lock(installation.database))
             recovered = recover(installation.database)
+            remove_interrupted(options.backup_root)
             installation = replace(installation, config=find_config(installation.root))
         elif journal_path(installation.database).exists():
             raise DatabaseInUse("Another wems-upgrade is running on this installation, or one was "
@@ -106,7 +109,7 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
     db = installation.database
     workdir = Path(tempfile.mkdtemp(prefix="wems-upgrade-dry-run-")) if options.dry_run else db.parent
     work = workdir / f"{db.name}.wems-upgrade-{os.getpid()}.tmp"
-    result, swap, first, swapping = None, None, None, False
+    result, swap, first, swapping, pending, marker = None, None, None, False, None, ExitStack()
     try:
         if options.dry_run:
             _private_folder(workdir)
@@ -123,41 +126,110 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
                 return _finished(result, started)
             result.space = _preflight(db, options)
             _log_plan(result)
-            if options.confirm and not options.dry_run:
+            if options.dry_run:
+                _dry_run_copy(db, first, source, work, result, progress)
+                return _finished(result, started)
+            if options.confirm:
                 options.confirm(result)
-            check_unchanged(db, first.database, "read")
-            swap = _file_swap(db, work, plan, config)
-            if not options.dry_run:
-                swap.prepare()
-                result.backup = _backup(installation, source, plan, options, progress)
-                check_unchanged(db, first.database, "backed up")
-            if not plan.nothing_to_do:
-                copy_started = time.monotonic()
-                _work_copy(db, source, result.backup, work, progress)
-                result.copy_seconds = time.monotonic() - copy_started
-                crashpoint("work_copied")
-                check_unchanged(db, first.database, "copied")
+        first = replace(first, database=_fold(db, first.database))
+        crashpoint("wal_folded")
+        if options.backup:
+            pending = start_backup(options.backup_root, f"before_upgrade_{plan.target.label}", db)
+            marker.enter_context(hold_file_lock(pending.marker))
+        swap = _file_swap(db, work, plan, config, pending)
+        swap.prepare()
+        digest = None if plan.nothing_to_do else _work_copy(db, work, first, progress)
+        if pending:
+            _fill_backup(pending, installation, plan, work if digest else db, digest, progress)
+            check_unchanged(db, first.database, "backed up")
+            crashpoint("backup_done")
         if not plan.nothing_to_do:
-            reference = result.backup.folder / DATABASE_FILE if result.backup else db
-            result.outcomes, result.checks = migrate_copy(work, plan, reference, progress)
+            result.outcomes, result.checks = migrate_copy(work, plan, db, progress)
             crashpoint("migrated")
-        if options.dry_run:
-            result.status = "dry_run"
-            return _finished(result, started)
         _write_temps(config)
         swapping = True
         _swap_in(installation, swap, first)
+        result.backup = finish_pending(pending) if pending else None
         result.status = "upgraded"
         log.info("upgraded to %s; backup %s", plan.target.label, result.backup and result.backup.folder)
         return _finished(result, started)
     except (OSError, apsw.Error) as exc:
-        raise _with_backup(_explain(_disk_error(exc), installation, None if swapping else first), result) from exc
+        raise _explain(_disk_error(exc), installation, None if swapping else first) from exc
     except UpgradeError as error:
-        raise _with_backup(_explain(error, installation, None if swapping else first), result)
+        raise _explain(error, installation, None if swapping else first)
     finally:
         _clean_up(swap if not options.dry_run else None, work)
+        _end_backup(pending, marker, swap)
         if options.dry_run:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _dry_run_copy(db: Path, first: FirstState, source: apsw.Connection, work: Path, result: UpgradeResult,
+                  progress: Progress | None) -> None:
+    """A dry run: a backup-API copy of the live file (WAL included; the file is never written), migrated."""
+    check_unchanged(db, first.database, "read")
+    if not result.plan.nothing_to_do:
+        create_like(work, db)
+        copy_database(source, work, _stage(progress, "copy"))
+        crashpoint("work_copied")
+        check_unchanged(db, first.database, "copied")
+        result.outcomes, result.checks = migrate_copy(work, result.plan, db, progress)
+    result.status = "dry_run"
+
+
+def _fold(db: Path, first: tuple) -> tuple:
+    """Hold the database, refuse if it changed since `first`, fold its WAL in and leave WAL mode (the app
+    sets it again when it next opens it): the file alone is then the whole database. Its state then."""
+    pinned = None if winfs.OPEN_FILES_BLOCK_RENAME else _pin(db)
+    try:
+        with closing(hold_exclusive(db, first, "read", pinned)):
+            return database_state(db, pinned)
+    finally:
+        if pinned is not None:
+            os.close(pinned)
+
+
+def _work_copy(db: Path, work: Path, first: FirstState, progress: Progress | None) -> str:
+    """The one copy: the folded original, beside it, hashed in the same pass (its SHA-256 returned);
+    created with the original's permissions (less the umask), so it is never more readable than it."""
+    create_like(work, db)
+    try:
+        digest = copy_file(db, work, _stage(progress, "copy"))
+    except OSError as exc:
+        if winfs.is_sharing_violation(exc):
+            raise DatabaseInUse(f"The database could not be read ({exc}): Wareflow EMS is probably open. "
+                                "Nothing was lost.") from exc
+        raise
+    crashpoint("work_copied")
+    check_unchanged(db, first.database, "copied")
+    return digest
+
+
+def _fill_backup(pending: PendingBackup, installation: Installation, plan: Plan, source: Path,
+                 digest: str | None, progress: Progress | None) -> None:
+    """Settings and manifest into the backup folder; a copy of the database too where the swap cannot
+    keep the original there by hard link (`source`: the unmigrated work copy, or the database itself)."""
+    if not pending.linked or digest is None:
+        digest = copy_into(pending, source, digest, _stage(progress, "backup"))
+    with closing(open_database(source)) as conn:
+        counts = row_counts(conn)
+    details = {"generation_before": plan.current.label, "releases_before": plan.current.releases,
+               "target": plan.target.label, "releases_target": plan.target.releases}
+    fill_pending(pending, installation, f"before_upgrade_{plan.target.label}", details,
+                 (source.stat().st_size, digest), counts)
+
+
+def _end_backup(pending: PendingBackup | None, marker: ExitStack, swap: FileSwap | None) -> None:
+    """Let go of the backup's marker; then drop it (swap committed) or the whole folder (nothing
+    swapped; a half-done swap keeps it: the original may be in it, for the next run to put back)."""
+    marker.close()
+    if pending is None:
+        return
+    if swap and swap.state == "done":
+        remove_logged(pending.marker)
+        crashpoint("backup_complete")
+    elif not (swap and swap.unfinished):
+        shutil.rmtree(pending.folder, ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -227,19 +299,20 @@ def _log_plan(result: UpgradeResult) -> None:
                  [c.name for c in result.config.converters] or "unchanged")
 
 
-def _with_backup(error: UpgradeError, result: UpgradeResult | None) -> UpgradeError:
-    if result and result.backup:
-        error.details.append(f"The backup made before this attempt is in {result.backup.folder}")
-    return error
-
-
-def _file_swap(db: Path, work: Path, plan: Plan, config: ConfigPlan) -> FileSwap:
-    """The files this upgrade replaces: the database (if its schema changes) and the settings file."""
+def _file_swap(db: Path, work: Path, plan: Plan, config: ConfigPlan, pending: PendingBackup | None) -> FileSwap:
+    """The files this upgrade replaces: the database (if its schema changes; its aside is the backup's
+    database where a hard link can put it there), the settings file, and the backup's manifest last."""
     settings = config_replacements(config)
-    replacements = [] if plan.nothing_to_do else [Replacement(str(db), str(work), f"{db}.wems-upgrade-old")]
+    linked = pending is not None and pending.linked
+    aside = str(pending.database) if linked else f"{db}.wems-upgrade-old"
+    replacements = [] if plan.nothing_to_do else [Replacement(str(db), str(work), aside, linked)]
     replacements += [Replacement(str(t), str(n) if n else None, str(a), keep) for t, n, a, keep in settings]
-    work_journal = Path(f"{work}-journal")
-    return FileSwap(db, replacements, [work, work_journal] + [n for _t, n, _a, _k in settings if n])
+    temps = [work, Path(f"{work}-journal")] + [n for _t, n, _a, _k in settings if n]
+    if pending:
+        manifest = pending.folder / MANIFEST
+        replacements.append(Replacement(str(manifest), str(pending.manifest_temp), f"{manifest}.wems-upgrade-old"))
+        temps.append(pending.manifest_temp)
+    return FileSwap(db, replacements, temps)
 
 
 def _write_temps(config: ConfigPlan) -> None:
@@ -270,35 +343,13 @@ def _finished(result: UpgradeResult, started: float) -> UpgradeResult:
 
 
 def _preflight(db: Path, options: Options) -> SpaceNeeds:
+    """Room for the work copy beside the database, and for the backup's copy where it is on another volume."""
     backup_root = options.backup_root if options.backup else None
     needs = measure(db, backup_root)
     if not options.dry_run:
         check_writable(db.parent, *([backup_root] if backup_root else []))
-        check_space(db, backup_root, needs)
+        check_space(db, backup_root, needs, backup_is_original=True)
     return needs
-
-
-def _backup(installation: Installation, source: apsw.Connection, plan: Plan, options: Options,
-            progress: Progress | None) -> Backup | None:
-    if not options.backup:
-        return None
-    details = {"generation_before": plan.current.label, "releases_before": plan.current.releases,
-               "target": plan.target.label, "releases_target": plan.target.releases}
-    saved = create_backup(installation, source, f"before_upgrade_{plan.target.label}", details,
-                          options.backup_root, _stage(progress, "backup"))
-    crashpoint("backup_done")
-    return saved
-
-
-def _work_copy(db: Path, source: apsw.Connection, backup: Backup | None, work: Path,
-               progress: Progress | None) -> None:
-    """A plain copy of the verified backup, or else a backup-API copy of the live database; created
-    with the original's permissions (less the umask), so it is never more readable than it."""
-    create_like(work, db)
-    if backup:
-        copy_file(backup.folder / DATABASE_FILE, work, _stage(progress, "copy"))
-    else:
-        copy_database(source, work, _stage(progress, "copy"))
 
 
 def _stage(progress: Progress | None, name: str) -> Callable[[int, int], None] | None:
@@ -335,12 +386,13 @@ def swap_and_commit(db: Path, swap: FileSwap, expected: tuple | None, check: Cal
     try:
         if expected:
             holder = hold_exclusive(db, expected, doing, pinned)
-            crashpoint("wal_folded")
+            crashpoint("held")
         swap.swap(then(set_aside_while_held(db, swap, holder, pinned) if holder else None, check))
         crashpoint(swapped)
         swap.complete()
         if pinned is not None:
             _retire(pinned)
+            crashpoint("retired")
     finally:
         if holder:
             holder.close()
@@ -356,7 +408,8 @@ def _pin(db: Path) -> int:
 
 
 def _retire(fd: int) -> None:
-    """Overwrite the header of a replaced database (already kept aside, the swap committed)."""
+    """Overwrite the header of a replaced database (already kept aside, the swap committed): where it is
+    the backup, readers of backups put SQLite's header back (backup.unretired); its SHA-256 is the original's."""
     try:
         os.lseek(fd, 0, os.SEEK_SET)
         os.write(fd, RETIRED_HEADER)
@@ -376,6 +429,7 @@ def set_aside_while_held(db: Path, swap: FileSwap, holder: apsw.Connection,
     opens and closes the database, which drops the process's locks on it)."""
     held = database_state(db, pinned)
     swap.set_aside(db)
+    crashpoint("aside_linked")
     if winfs.OPEN_FILES_BLOCK_RENAME:
         holder.close()
 
