@@ -41,7 +41,7 @@ from upgrader.recorder import record_app_migrations, record_history
 from upgrader.snapshot import (RETIRED_HEADER, attach_readonly, check_database_file, check_unchanged, contents_state,
                                copy_database, copy_file, copy_owner_and_mode, create_like, database_state, fsync_path,
                                hold_exclusive, open_database)
-from upgrader.validator import Check, app_operations_check, checks_whole_file, collect_facts, row_counts, validate
+from upgrader.validator import Check, app_operations_check, collect_facts, row_counts, validate
 
 Progress = Callable[[str, int, int], None]
 ORIGINAL = "original"
