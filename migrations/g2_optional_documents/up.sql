@@ -2,6 +2,7 @@
 -- SQLite cannot drop a NOT NULL constraint in place, so both tables are
 -- rebuilt the documented way (https://sqlite.org/lang_altertable.html#otheralter):
 -- create new_X, copy every row, drop X, rename new_X to X, re-create X's indexes.
+-- Each row keeps its rowid, so the check of kept values joins old and new rows on it.
 
 CREATE TABLE "new_caces" (
     "id" TEXT NOT NULL PRIMARY KEY,
@@ -13,8 +14,8 @@ CREATE TABLE "new_caces" (
     "created_at" DATETIME NOT NULL,
     FOREIGN KEY ("employee_id") REFERENCES "employees" ("id") ON DELETE CASCADE
 );
-INSERT INTO "new_caces" ("id", "employee_id", "kind", "completion_date", "expiration_date", "document_path", "created_at")
-    SELECT "id", "employee_id", "kind", "completion_date", "expiration_date", "document_path", "created_at"
+INSERT INTO "new_caces" ("id", "employee_id", "kind", "completion_date", "expiration_date", "document_path", "created_at", "rowid")
+    SELECT "id", "employee_id", "kind", "completion_date", "expiration_date", "document_path", "created_at", "rowid"
     FROM "caces";
 DROP TABLE "caces";
 ALTER TABLE "new_caces" RENAME TO "caces";
@@ -33,8 +34,8 @@ CREATE TABLE "new_medical_visits" (
     "created_at" DATETIME NOT NULL,
     FOREIGN KEY ("employee_id") REFERENCES "employees" ("id") ON DELETE CASCADE
 );
-INSERT INTO "new_medical_visits" ("id", "employee_id", "visit_type", "visit_date", "expiration_date", "result", "document_path", "created_at")
-    SELECT "id", "employee_id", "visit_type", "visit_date", "expiration_date", "result", "document_path", "created_at"
+INSERT INTO "new_medical_visits" ("id", "employee_id", "visit_type", "visit_date", "expiration_date", "result", "document_path", "created_at", "rowid")
+    SELECT "id", "employee_id", "visit_type", "visit_date", "expiration_date", "result", "document_path", "created_at", "rowid"
     FROM "medical_visits";
 DROP TABLE "medical_visits";
 ALTER TABLE "new_medical_visits" RENAME TO "medical_visits";

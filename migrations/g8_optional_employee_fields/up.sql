@@ -1,6 +1,7 @@
 -- g7 -> g8: employees.contract_type and employees.entry_date become nullable.
 -- Rebuilt the documented way (https://sqlite.org/lang_altertable.html#otheralter).
--- The rebuild also puts phone and email back in the fresh column order.
+-- The rebuild also puts phone and email back in the fresh column order. Each row
+-- keeps its rowid, so the check of kept values joins old and new rows on it.
 -- caces, medical_visits, online_trainings and contracts reference employees by
 -- name, so their foreign keys (ON DELETE CASCADE) follow the new table.
 
@@ -23,8 +24,8 @@ CREATE TABLE "new_employees" (
     "deleted_by" VARCHAR(255),
     "deletion_reason" TEXT
 );
-INSERT INTO "new_employees" ("id", "external_id", "first_name", "last_name", "current_status", "workspace", "role", "contract_type", "entry_date", "avatar_path", "phone", "email", "created_at", "updated_at", "deleted_at", "deleted_by", "deletion_reason")
-    SELECT "id", "external_id", "first_name", "last_name", "current_status", "workspace", "role", "contract_type", "entry_date", "avatar_path", "phone", "email", "created_at", "updated_at", "deleted_at", "deleted_by", "deletion_reason"
+INSERT INTO "new_employees" ("id", "external_id", "first_name", "last_name", "current_status", "workspace", "role", "contract_type", "entry_date", "avatar_path", "phone", "email", "created_at", "updated_at", "deleted_at", "deleted_by", "deletion_reason", "rowid")
+    SELECT "id", "external_id", "first_name", "last_name", "current_status", "workspace", "role", "contract_type", "entry_date", "avatar_path", "phone", "email", "created_at", "updated_at", "deleted_at", "deleted_by", "deletion_reason", "rowid"
     FROM "employees";
 DROP TABLE "employees";
 ALTER TABLE "new_employees" RENAME TO "employees";
