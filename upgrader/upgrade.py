@@ -461,6 +461,8 @@ def migrate_copy(path: Path, plan: Plan, reference: Path, progress: Progress | N
         # 135, 215 MB of RSS (the sorter takes as much again as the cache); 128 MB passes 150 MB.
         attach_readonly(conn, reference, ORIGINAL)
         before = collect_facts(conn, None if checks_whole_file(conn, full_check) else plan.touched_tables)
+        log.info("migrating the copy; the checks will read %s", "the whole file" if before.scope is None
+                 else f"the {len(before.scope)} changed table(s), not the whole file")
 
         def before_commit(c: apsw.Connection, outcomes: list[Outcome]) -> None:
             _check_same_as_plan(outcomes, plan)
