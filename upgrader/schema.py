@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import cast
 
 import apsw
 
@@ -155,8 +156,9 @@ def _index_where(sql: str | None) -> str | None:
 
 
 def _read_table(conn, name: str, kind: dict, db: str) -> Table:
+    # SQLite refuses expressions in a UNIQUE constraint, so each key of its index names a column
     uniques = frozenset(
-        tuple(k[0] for k in _index_keys(conn, idx, db))
+        cast(tuple[str, ...], tuple(k[0] for k in _index_keys(conn, idx, db)))
         for _seq, idx, _unique, origin, _partial in _rows(conn, f"PRAGMA {db}.index_list({quote(name)})")
         if origin == "u")
     return Table(name, _read_columns(conn, name, db), _read_foreign_keys(conn, name, db), uniques,
@@ -271,8 +273,9 @@ def differences(actual: Schema, expected: Schema, *, allow_extra: bool = False) 
         else:
             out.extend(table_differences(mine, table, allow_extra_columns=allow_extra))
     for key, index in expected.indexes.items():
-        mine = actual.indexes.get(key)
-        out.extend([f"index {index.name} is missing"] if mine is None else index_differences(mine, index))
+        mine_index = actual.indexes.get(key)
+        out.extend([f"index {index.name} is missing"] if mine_index is None
+                   else index_differences(mine_index, index))
     for key, (kind, sql) in expected.others.items():
         if actual.others.get(key) != (kind, sql):
             out.append(f"{kind} {key} is missing or different")
