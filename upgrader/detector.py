@@ -59,22 +59,22 @@ def unexplained(actual: Schema, expected: Schema, later: list[Schema]) -> list[s
         alternatives = [s.tables.get(key) for s in later]
         for col in table.columns:
             have = mine.column(col.name)
-            options = [t.column(col.name) if t else None for t in alternatives]
+            col_options = [t.column(col.name) if t else None for t in alternatives]
             if have is None:
                 out.append(f"column {table.name}.{col.name} is missing")
-            elif not _explained(have, col, options, lambda a, b: column_differences(table.name, a, b)):
+            elif not _explained(have, col, col_options, lambda a, b: column_differences(table.name, a, b)):
                 out.extend(column_differences(table.name, have, col))
         keys = [(t.foreign_keys, t.unique_constraints) if t else None for t in alternatives]
         if not _explained((mine.foreign_keys, mine.unique_constraints),
                           (table.foreign_keys, table.unique_constraints), keys, lambda a, b: a != b):
             out.extend(constraint_differences(mine, table))
     for key, index in expected.indexes.items():
-        mine = actual.indexes.get(key)
-        options = [s.indexes.get(key) for s in later]
-        if mine is None:
+        mine_index = actual.indexes.get(key)
+        index_options = [s.indexes.get(key) for s in later]
+        if mine_index is None:
             out.append(f"index {index.name} is missing")
-        elif not _explained(mine, index, options, index_differences):
-            out.extend(index_differences(mine, index))
+        elif not _explained(mine_index, index, index_options, index_differences):
+            out.extend(index_differences(mine_index, index))
     return out
 
 
@@ -99,6 +99,12 @@ def _refuse_if_not_wems(schema: Schema, catalog: Catalog) -> None:
                               f"(it has: {', '.join(sorted(t.name for t in schema.tables.values()))}).")
 
 
+def _stamp(name: str) -> str | None:
+    """The date and time an app migration's name starts with (YYYYMMDD_HHMMSS), or None."""
+    match = _APP_MIGRATION.match(name)
+    return match.group(1) if match else None
+
+
 def _refuse_if_newer(conn: apsw.Connection, catalog: Catalog) -> None:
     latest = catalog.latest
     newer_steps = [h for h in read_history(conn) if h["generation"] > latest.generation]
@@ -108,9 +114,9 @@ def _refuse_if_newer(conn: apsw.Connection, catalog: Catalog) -> None:
             f"This database was upgraded to {h['step']} by wems-upgrade {h['upgrader_version']}, "
             f"newer than this upgrader knows (up to {latest.label}, Wareflow EMS {latest.last_release}).")
     known = catalog.app_migrations(latest.generation)
-    newest_known = max((_APP_MIGRATION.match(n).group(1) for n in known), default="")
+    newest_known = max((stamp for stamp in map(_stamp, known) if stamp), default="")
     unknown = sorted(n for n in recorded_app_migrations(conn) if n not in known
-                     and _APP_MIGRATION.match(n) and _APP_MIGRATION.match(n).group(1) > newest_known)
+                     and (_stamp(n) or "") > newest_known)
     if unknown:
         raise NewerDatabase(
             f"This database was changed by a Wareflow EMS release newer than this upgrader knows "
