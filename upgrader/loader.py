@@ -109,6 +109,8 @@ def load_step(folder: Path) -> Step:
 
 def _load_step(folder: Path) -> Step:
     match = _FOLDER.match(folder.name)
+    if match is None:
+        raise MalformedMigrations("the folder name is not g<N>_<name>")
     meta = tomllib.loads((folder / "step.toml").read_text(encoding="utf-8"))
     up = folder / "up.sql"
     up_sql = up.read_text(encoding="utf-8") if up.exists() else None
@@ -151,9 +153,12 @@ class Catalog:
     @cached_property
     def digest(self) -> str:
         """SHA-256 over every file of the migrations folder: tells which migrations a build embeds."""
+        folder = self.folder
+        if folder is None:
+            raise ValueError("a catalog built without a folder has no digest")
         h = hashlib.sha256()
-        for path in sorted(p for p in self.folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-            h.update(path.relative_to(self.folder).as_posix().encode("utf-8") + b"\0")
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            h.update(path.relative_to(folder).as_posix().encode("utf-8") + b"\0")
             h.update(path.read_bytes() + b"\0")
         return h.hexdigest()
 
@@ -191,8 +196,8 @@ def load_catalog(folder: Path | None = None) -> Catalog:
     folder = folder or migrations_dir()
     if not folder.is_dir():
         raise MalformedMigrations(f"The migrations folder {folder} is missing.")
-    found = sorted((int(_FOLDER.match(p.name).group(1)), p) for p in folder.iterdir()
-                   if p.is_dir() and _FOLDER.match(p.name))
+    found = sorted((int(match.group(1)), p) for p in folder.iterdir()
+                   if p.is_dir() and (match := _FOLDER.match(p.name)))
     steps = _inherit_app_operations([load_step(path) for _n, path in found])
     numbers = [s.generation for s in steps]
     if not steps or numbers != list(range(1, len(steps) + 1)):

@@ -44,7 +44,8 @@ class Operation:
 
 def split_statements(sql: str) -> list[str]:
     """The complete SQL statements of `sql`, with comment-only lines removed."""
-    statements, buffer = [], []
+    statements: list[str] = []
+    buffer: list[str] = []
     for line in sql.splitlines():
         if not buffer and (not line.strip() or line.strip().startswith("--")):
             continue
@@ -110,6 +111,8 @@ def _copy_lists(op: Operation) -> tuple[list[str], list[str], str]:
     """(columns written, SELECT items, text after `FROM old`) of a rebuild's INSERT ... SELECT."""
     text = _strip_comments(op.statements[1]).strip()
     match = _INSERT.match(text)
+    if match is None:  # _rebuild checked this statement before making the operation
+        raise MalformedMigrations(f"rebuild of {op.target}: the second statement is not INSERT INTO ... SELECT")
     tail = text[match.end():].rstrip().rstrip(";")
     return [_unquote(c) for c in _split_list(match.group(2))], [c.strip() for c in _split_list(match.group(3))], tail
 
@@ -220,8 +223,9 @@ def _rebuild_statements(op, current, expected, final) -> tuple[str, ...] | None:
 
 def _same_in(schema: Schema, table: str, column: Column) -> bool:
     """True if `schema` defines `column` of `table` exactly so (a later release's column, added early)."""
-    theirs = schema.table(table) and schema.table(table).column(column.name)
-    return bool(theirs) and not column_differences(table, column, theirs)
+    their_table = schema.table(table)
+    theirs = their_table.column(column.name) if their_table is not None else None
+    return theirs is not None and not column_differences(table, column, theirs)
 
 
 def _carrying(op: Operation, columns: list[Column]) -> tuple[str, ...]:
