@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
+from typing import cast
 
 from upgrader import __version__
 from upgrader.backup import Backup
@@ -18,7 +19,7 @@ from upgrader.executor import Outcome
 from upgrader.installation import Installation
 from upgrader.loader import Step
 from upgrader.planner import Plan
-from upgrader.preflight import human_size
+from upgrader.preflight import SpaceNeeds, human_size
 from upgrader.restore import RestoreResult
 from upgrader.upgrade import UpgradeResult
 
@@ -77,7 +78,8 @@ def _plan_settings_lines(config: ConfigPlan | None) -> list[str]:
         return []
     lines = []
     if config.not_read:
-        lines.append(f"  Settings: {len(config.not_read)} value(s) in {config.source.name} that Wareflow EMS "
+        source = cast(Path, config.source)  # a value not read was read from a settings file
+        lines.append(f"  Settings: {len(config.not_read)} value(s) in {source.name} that Wareflow EMS "
                      f"({config.releases}) did not read are kept as comments, not used")
     if config.explicit:
         names = ", ".join(f"{e.section}.{e.key}" for e in config.explicit)
@@ -100,9 +102,16 @@ def _validation_lines(result: UpgradeResult) -> list[str]:
     return lines
 
 
+def _space(result: UpgradeResult) -> SpaceNeeds:
+    """The space measured before the run: every dry or real run (not an up-to-date one) has it."""
+    if result.space is None:
+        raise ValueError(f"an upgrade result of status {result.status} has no space measurement")
+    return result.space
+
+
 def _backup_lines(result: UpgradeResult) -> list[str]:
-    space = result.space
     if result.status == "dry_run":
+        space = _space(result)
         if not space.backup_size:
             return []
         return ["Backup", f"  A real run first saves a verified backup of about "
@@ -111,7 +120,7 @@ def _backup_lines(result: UpgradeResult) -> list[str]:
         return ["Backup", f"  {WARN} No backup was made (--no-backup)."]
     lines = ["Backup", f"  {OK} {result.backup.folder}",
              f"       {human_size(result.backup.size)}, verified; "
-             f"{human_size(space.free_for_backup)} was free before it"]
+             f"{human_size(_space(result).free_for_backup)} was free before it"]
     if result.backup.privacy_problem:
         lines.append(f"  {WARN} Not private: {result.backup.privacy_problem}. Anyone who can open "
                      f"{result.backup.folder.parent} can read this backup.")
@@ -137,30 +146,33 @@ def _effective_lines(config: ConfigPlan, dry_run: bool) -> list[str]:
         lines.append(f"  {WARN} {item.key}: the file says {_value(item.value)}, but {release} did not read it "
                      f"({item.why}) and used {used}; the upgrade {does} it as a comment, not used.")
     written = "would write" if dry_run else "wrote"
-    for item in config.explicit:
-        lines.append(f"  {WARN} {item.section}.{item.key}: {release} used {_value(item.value)}; the latest release "
-                     f"would use {_value(item.latest_default)}, so the upgrade {written} "
-                     f"{_value(item.value)} in {config.new_path.name}.")
+    new_path = cast(Path, config.new_path)  # only called for a plan that writes the settings file
+    for default in config.explicit:
+        lines.append(f"  {WARN} {default.section}.{default.key}: {release} used {_value(default.value)}; the latest "
+                     f"release would use {_value(default.latest_default)}, so the upgrade {written} "
+                     f"{_value(default.value)} in {new_path.name}.")
     return lines
 
 
 def _config_lines(config: ConfigPlan | None, dry_run: bool) -> list[str]:
     if config is None or (config.source is None and not config.changes):
         return ["Settings", "  No settings file: Wareflow EMS uses its defaults (and writes config.yaml itself)."]
-    if not config.changes:
+    if not config.changes and config.source is not None:  # no file and no changes returned above
         return ["Settings", f"  {OK} {config.source.name} is valid and stays as it is."]
+    # a plan that changes the settings names the file it writes
+    new_path, new_text = cast(Path, config.new_path), cast(str, config.new_text)
     lines = ["Settings"] + [f"  {'Would convert' if dry_run else OK + ' Converted'}: {c.description}"
                             for c in config.converters]
     if config.source is None:
-        lines.append(f"  No settings file: {config.new_path.name} {'would be' if dry_run else 'was'} written "
+        lines.append(f"  No settings file: {new_path.name} {'would be' if dry_run else 'was'} written "
                      "with the values the previous release used")
-    if config.retire:
+    if config.retire and config.source:  # (a file is retired only when there is one)
         lines.append(f"  {config.source.name} is kept as {config.retire.name}")
     lines += _effective_lines(config, dry_run)
     if dry_run:
         lines += ["  Changes to the settings (- now, + after):"]
         lines += [f"    {line}" for line in settings_diff(config.before, config.after)]
-        lines += [f"  {config.new_path.name} would be:"] + [f"    | {line}" for line in config.new_text.splitlines()]
+        lines += [f"  {new_path.name} would be:"] + [f"    | {line}" for line in new_text.splitlines()]
     return lines
 
 
@@ -179,7 +191,7 @@ def render_outcome(result: UpgradeResult) -> str:
                  _config_lines(result.config, result.status == "dry_run")):
         lines += part + ([""] if part else [])
     if result.status == "dry_run":
-        space = result.space
+        space = _space(result)
         lines.append(f"DRY RUN: every step and check above ran on a temporary copy, which was deleted. "
                      f"Nothing in {result.installation.root} was changed.")
         lines.append(f"A real run would take about {max(1, round(result.estimated_seconds))} s and "
