@@ -12,7 +12,7 @@ import apsw
 
 from upgrader import __version__, runlog
 from upgrader.backup import Backup, default_backup_root, list_backups
-from upgrader.console import Console, StopRequests, how_stopped, protect_streams
+from upgrader.console import Console, ProgressBars, StopRequests, how_stopped, protect_streams
 from upgrader.errors import (EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_SOME_SITES, EXIT_STOPPED, UpgradeError,
                              UsageError, stopped)
 from upgrader.installation import CONFIG_NAMES, locate
@@ -184,7 +184,7 @@ def run_upgrade(args: argparse.Namespace, folder: Path, console: Console) -> Upg
         result = upgrade(locate(folder), args.to_version, dry_run=args.dry_run, backup=not args.no_backup,
                          backup_root=args.backup_dir, progress=bars, confirm=confirm)
     finally:
-        if bars:
+        if isinstance(bars, ProgressBars):  # console.progress() is typed as the bare callback
             bars.close()
     console.say(render_outcome(result) if shown else render_result(result))
     return result
@@ -253,14 +253,14 @@ def run_one(args: argparse.Namespace, folder: Path, console: Console) -> tuple[i
         return error.exit_code, error_json(error, folder, log_path), error.message
     except Exception as exc:  # noqa: BLE001 - no traceback reaches the user; it goes to the log
         runlog.log.exception("unexpected error")
-        error = UpgradeError(f"wems-upgrade met an unexpected problem ({type(exc).__name__}).")
-        console.warn(render_error(error, log_path))
-        return EXIT_INTERNAL, error_json(error, folder, log_path), error.message
+        unexpected = UpgradeError(f"wems-upgrade met an unexpected problem ({type(exc).__name__}).")
+        console.warn(render_error(unexpected, log_path))
+        return EXIT_INTERNAL, error_json(unexpected, folder, log_path), unexpected.message
     except KeyboardInterrupt as exc:
-        error = stopped(how_stopped(exc), half_done=_maybe_half_done(folder, before))
-        runlog.log.warning("stopped by %s: %s", how_stopped(exc), error.advice)
-        console.warn(render_error(error, log_path))
-        return error.exit_code, error_json(error, folder, log_path), error.message
+        interrupted = stopped(how_stopped(exc), half_done=_maybe_half_done(folder, before))
+        runlog.log.warning("stopped by %s: %s", how_stopped(exc), interrupted.advice)
+        console.warn(render_error(interrupted, log_path))
+        return interrupted.exit_code, error_json(interrupted, folder, log_path), interrupted.message
     finally:
         runlog.stop()
 
@@ -335,9 +335,9 @@ def _outcome(argv: list[str], console: Console) -> tuple[int, dict | None, bool]
         code, obj = _run(args, console)
         return code, obj, not args.version
     except KeyboardInterrupt as exc:
-        error = stopped(how_stopped(exc), working=False)
-        console.warn(render_error(error))
-        return error.exit_code, error_json(error, None), True
+        interrupted = stopped(how_stopped(exc), working=False)
+        console.warn(render_error(interrupted))
+        return interrupted.exit_code, error_json(interrupted, None), True
 
 
 def main(argv: list[str] | None = None) -> int:
