@@ -15,6 +15,7 @@ import pytest
 import upgrader
 from upgrader import errors
 from upgrader.cli import main
+from upgrader.effective import load_rules
 from upgrader.errors import MalformedMigrations, UpgradeError, kebab_case
 from upgrader.loader import load_catalog, parse_app_operations
 from upgrader.operations import parse_operations, split_statements
@@ -213,3 +214,16 @@ def test_a_build_with_malformed_migrations_as_json(install, capsys, broken_build
     result = json.loads(capsys.readouterr().out)
     assert (result["status"], result["exit_code"]) == ("error", errors.EXIT_INTERNAL)
     assert result["error"]["reference"] == "malformed-migrations"
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("flat_keys_read: false", "flat_keys_read: true", "g1.yaml: a release that reads flat keys is not supported"),
+    ("releases:", "released:", "g1.yaml: lacks 'releases'"),
+    ("generations: {from: 1, to: 1}", "generations: [1, 1]", "g1.yaml: TypeError"),
+    ("reads: []", "reads: [", "g1.yaml: ParserError"),
+])
+def test_a_malformed_effective_settings_file_is_malformed_migrations(migrations, old, new, message):
+    _edit(migrations / "config" / "effective" / "g1.yaml", old, new)
+    with pytest.raises(MalformedMigrations) as failure:
+        load_rules(migrations / "config" / "effective")
+    assert "The migrations folder is malformed: config/effective/" + message in failure.value.message

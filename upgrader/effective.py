@@ -10,6 +10,7 @@ from pathlib import Path
 
 import yaml
 
+from upgrader.errors import MalformedMigrations
 from upgrader.paths import migrations_dir
 
 SECTIONS = ("alerts", "lock", "organization")
@@ -36,11 +37,19 @@ class Rules:
 
 
 def _rules(path: Path) -> Rules:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    if data.get("flat_keys_read"):
-        raise ValueError(f"{path.name}: a release that reads flat keys is not supported")
-    span = data["generations"]
-    return Rules(span["from"], span["to"], data["releases"], tuple(data["reads"]), data["defaults"])
+    where = f"The migrations folder is malformed: config/effective/{path.name}"
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise MalformedMigrations(f"{where}: not a mapping")
+        if data.get("flat_keys_read"):
+            raise MalformedMigrations(f"{where}: a release that reads flat keys is not supported")
+        span = data["generations"]
+        return Rules(span["from"], span["to"], data["releases"], tuple(data["reads"]), data["defaults"])
+    except KeyError as exc:
+        raise MalformedMigrations(f"{where}: lacks {exc}") from exc
+    except (yaml.YAMLError, TypeError) as exc:
+        raise MalformedMigrations(f"{where}: {type(exc).__name__}: {exc}") from exc
 
 
 @lru_cache(maxsize=4)
