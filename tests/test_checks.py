@@ -160,3 +160,25 @@ def test_the_value_proof_falls_back_to_the_primary_key_when_rowids_moved(install
         assert validator._differing_rows(conn, "original", old, new, columns) == 0
         conn.execute("UPDATE caces SET kind = kind || 'x' WHERE rowid = 3")
         assert validator._differing_rows(conn, "original", old, new, columns) == 1
+
+
+@pytest.mark.parametrize("sql", ["SELECT x FROM t ORDER BY x DESC;", "-- the list\nSELECT x FROM t WHERE x > :low",
+                                 "WITH u AS (SELECT x FROM t) SELECT * FROM u;", "SELECT x FROM t; -- a note",
+                                 "SELECT x FROM t UNION ALL SELECT x FROM t WHERE 0"])
+def test_an_app_list_is_read_to_its_last_row_counted_by_sqlite(sql):
+    with closing(apsw.Connection(":memory:")) as conn:
+        conn.execute("CREATE TABLE t(x); INSERT INTO t SELECT value FROM generate_series(1, 500)"
+                     if conn.execute("SELECT count(*) FROM pragma_module_list WHERE name = 'generate_series'")
+                     .fetchone()[0] else
+                     "CREATE TABLE t(x); WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 500) "
+                     "INSERT INTO t SELECT v FROM n")
+        assert validator._read_to_the_end(conn.cursor(), sql, {"low": 0}) == 500
+
+
+def test_an_app_list_that_fails_fails_with_its_own_error():
+    with closing(apsw.Connection(":memory:")) as conn:
+        conn.execute("CREATE TABLE t(x)")
+        with pytest.raises(apsw.SQLError, match="no such column: y"):
+            validator._read_to_the_end(conn.cursor(), "SELECT y FROM t;", {})
+        with pytest.raises(KeyError):
+            validator._read_to_the_end(conn.cursor(), "SELECT x FROM t WHERE x = :missing", {})

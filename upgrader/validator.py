@@ -395,7 +395,7 @@ def _run_app_operation(conn: apsw.Connection, op: AppOperation, values: dict, wr
     cursor = conn.cursor()
     before = conn.total_changes()
     try:
-        rows = sum(1 for _row in cursor.execute(op.sql, values))
+        rows = _read_to_the_end(cursor, op.sql, values)
     except (apsw.Error, KeyError) as exc:
         raise _OperationFailed(f"{op.name}: {_reason(exc)}") from exc
     finally:
@@ -406,6 +406,25 @@ def _run_app_operation(conn: apsw.Connection, op: AppOperation, values: dict, wr
         raise _OperationFailed(f"{op.name}: changed no row")
     log_rows = rows if not writes else conn.total_changes() - before
     _log.info("app operation %r: %s %d row(s)", op.name, "wrote" if writes else "read", log_rows)
+
+
+def _read_to_the_end(cursor: apsw.Cursor, sql: str, values: dict) -> int:
+    """Run `sql`; return how many rows it yields, every one produced by SQLite.
+
+    A lone SELECT is counted inside SQLite (SELECT count(*) FROM (...)), not converted to Python
+    row by row: that took 8 s of a 1.2 GB g6 upgrade for the 2.2 million medical visits of one list.
+    Anything else, or a SELECT the wrapper does not parse or fails on, runs as it is (so an error
+    is the app's statement's own).
+    """
+    body = sql.strip()
+    body = body[:-1].rstrip() if body.endswith(";") else body
+    head = "\n".join(line for line in body.splitlines() if not line.strip().startswith("--")).lstrip().upper()
+    if head.startswith(("SELECT", "WITH")):
+        try:
+            return cursor.execute(f"SELECT count(*) FROM (\n{body}\n)", values).fetchone()[0]
+        except (apsw.Error, KeyError):
+            pass
+    return sum(1 for _row in cursor.execute(sql, values))
 
 
 def _reason(exc: BaseException) -> str:
