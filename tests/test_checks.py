@@ -182,3 +182,19 @@ def test_an_app_list_that_fails_fails_with_its_own_error():
             validator._read_to_the_end(conn.cursor(), "SELECT y FROM t;", {})
         with pytest.raises(KeyError):
             validator._read_to_the_end(conn.cursor(), "SELECT x FROM t WHERE x = :missing", {})
+
+
+@pytest.mark.parametrize("old_key,checked", [("id TEXT PRIMARY KEY", {"parent"}),
+                                             ("id INTEGER PRIMARY KEY", {"parent", "child"}),
+                                             ("id TEXT COLLATE NOCASE PRIMARY KEY", {"parent", "child"})])
+def test_tables_pointing_into_a_changed_key_have_their_references_checked(tmp_path, old_key, checked):
+    """A changed table whose key is as it was still holds every parent row (the values check); if its
+    key's type or collation changed, lookups from the tables pointing into it may not find them."""
+    with closing(apsw.Connection(str(tmp_path / "original.db"))) as conn:
+        conn.execute(f"CREATE TABLE parent({old_key}, name TEXT NOT NULL); "
+                     "CREATE TABLE child(parent_id TEXT REFERENCES parent(id))")
+    with closing(apsw.Connection(str(tmp_path / "new.db"))) as conn:
+        conn.execute("CREATE TABLE parent(id TEXT PRIMARY KEY, name TEXT); "
+                     "CREATE TABLE child(parent_id TEXT REFERENCES parent(id))")
+        conn.execute(f"ATTACH DATABASE '{tmp_path / 'original.db'}' AS original")
+        assert validator._reference_scope(conn, "original", frozenset({"parent"})) == checked
