@@ -10,7 +10,7 @@ from pathlib import Path
 import apsw
 import pytest
 
-from conftest import GENERATIONS, database, file_digests, table_rows
+from conftest import GENERATIONS, after_a_failure, database, table_rows
 from upgrader.errors import EXIT_ROLLED_BACK, UpgradeFailed
 from upgrader.executor import rolled_back
 from upgrader.installation import locate
@@ -126,7 +126,7 @@ def test_a_failing_operation_fails_the_upgrade_names_it_and_changes_nothing(inst
                                                                             old, new, reason):
     edit_app_checks(copied_migrations, G8, old, new)
     root = install(6)
-    before = file_digests(root)
+    before = after_a_failure(root)
     with pytest.raises(UpgradeFailed) as failure:
         upgrade(locate(root, environ={}), catalog=load_catalog(copied_migrations), backup=False)
     assert failure.value.exit_code == EXIT_ROLLED_BACK == 7
@@ -135,7 +135,7 @@ def test_a_failing_operation_fails_the_upgrade_names_it_and_changes_nothing(inst
     names = [op.name for op in load_catalog(copied_migrations).latest.app_operations]
     operation = next(name for name in names if problem.startswith(f"{APP_OPERATIONS}: {name}: "))
     assert operation in render_error(failure.value)
-    assert file_digests(root, except_backups=True) == before
+    assert after_a_failure(root) == before
 
 
 def test_a_foreign_key_the_app_would_refuse_fails_the_upgrade(install, copied_migrations):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import file_digests, query
+from conftest import after_a_failure, file_digests, query
 from upgrader.errors import MalformedMigrations, UpgradeError, UpgradeFailed
 from upgrader.installation import locate
 from upgrader.loader import load_catalog
@@ -78,11 +78,11 @@ def test_a_rebuild_that_loses_on_delete_cascade_is_caught_before_anything_is_wri
 def test_sql_that_loses_rows_fails_validation_and_changes_nothing(install, copied_migrations):
     tamper(copied_migrations, "g2_optional_documents", 'FROM "caces";', 'FROM "caces" WHERE rowid % 2 = 0;')
     root = install(1)
-    before = file_digests(root)
+    before = after_a_failure(root)
     with pytest.raises(UpgradeFailed) as failure:
         upgrade(locate(root, environ={}), catalog=load_catalog(copied_migrations))
     assert any("caces" in d and "rows before" in d for d in failure.value.details)
-    assert file_digests(root, except_backups=True) == before
+    assert after_a_failure(root) == before
 
 
 def test_sql_that_fails_on_the_users_data_changes_nothing(install, copied_migrations):
@@ -92,11 +92,11 @@ def test_sql_that_fails_on_the_users_data_changes_nothing(install, copied_migrat
         (copied_migrations / "g4_medical_result_index" / "schema.sql").read_text(encoding="utf-8").replace(
             'CREATE INDEX "medicalvisit_result"', 'CREATE UNIQUE INDEX "medicalvisit_result"'), encoding="utf-8")
     root = install(3)
-    before = file_digests(root)
+    before = after_a_failure(root)
     with pytest.raises(UpgradeFailed) as failure:
         upgrade(locate(root, environ={}), "g4", catalog=load_catalog(copied_migrations))
     assert "UNIQUE" in failure.value.message or "unique" in failure.value.message.lower()
-    assert file_digests(root, except_backups=True) == before
+    assert after_a_failure(root) == before
 
 
 def test_statements_are_split_and_grouped_into_operations():
@@ -124,11 +124,11 @@ def test_sql_that_changes_values_fails_the_values_check(install, copied_migratio
     tamper(copied_migrations, "g8_optional_employee_fields", 'SELECT "id", "external_id", "first_name"',
            'SELECT "id", "external_id", upper("first_name")')
     root = install(7)
-    before = file_digests(root)
+    before = after_a_failure(root)
     with pytest.raises(UpgradeFailed) as failure:
         upgrade(locate(root, environ={}), catalog=load_catalog(copied_migrations))
     assert any(d.startswith("values: employees") for d in failure.value.details)
-    assert file_digests(root, except_backups=True) == before
+    assert after_a_failure(root) == before
 
 
 def test_sql_that_breaks_references_fails(install, copied_migrations):

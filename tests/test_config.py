@@ -157,7 +157,8 @@ def test_a_failing_settings_write_undoes_the_database_too(install, capsys, monke
         raise OSError(28, "No space left on device")
     monkeypatch.setattr("upgrader.upgrade._write_temps", full_disk)
     assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_NO_ROOM
-    assert "backup made before this attempt" in capsys.readouterr().err
+    assert "backup made before this attempt" not in capsys.readouterr().err, "the original is still there"
+    assert not any((root / "backups").iterdir()), "the backup begun for it went with the undo"
     assert content(root) == original
     assert (root / "config.json").read_bytes() == original_json
     assert not (root / "config.yaml").exists()
