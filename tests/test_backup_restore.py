@@ -345,3 +345,32 @@ def test_a_failed_migration_leaves_the_rows_in_rollback_mode_and_no_backup_folde
     assert query(root, "PRAGMA journal_mode") == [("delete",)]
     assert not any((root / "backups").iterdir())
     assert not [p for p in database(root).parent.iterdir() if "wems-upgrade" in p.name]
+
+
+def test_a_restore_over_a_swap_it_must_drop_keeps_the_original_it_replaced(install, capsys):
+    """The original database becomes the backup by rename: when a restore drops a swap that can be
+    neither finished nor undone, the half-made backup folder holding it must survive."""
+    import subprocess
+    import sys
+
+    from upgrader.backup import create_backup
+    from upgrader.journal import CRASH_ENV
+    from upgrader.snapshot import open_database
+    root = install(2)
+    with closing(open_database(database(root))) as source:
+        saved = create_backup(locate(root, environ={}), source, "before_upgrade_manual", {})
+    env = dict(os.environ, **{CRASH_ENV: "placed_0"})
+    subprocess.run([sys.executable, "-m", "upgrader", "--data-dir", str(root), "--yes"], env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    (half,) = [f for f in backups_of(root) if f != saved.folder]
+    original = half / "employee_manager.db"
+    assert original.is_file()
+    kept = sha256_file(original)
+    execute(root, "CREATE TABLE written_after_the_crash (x)")
+    (root / "config.json").write_text((root / "config.json").read_text(encoding="utf-8") + " ", encoding="utf-8")
+    assert main(["--data-dir", str(root), "--restore", str(saved.folder), "--yes"]) == errors.EXIT_OK
+    capsys.readouterr()
+    assert original.is_file() and sha256_file(original) == kept
+    assert any(isinstance(item, tuple) and item[0] == half for item in list_backups(root / "backups"))
+    assert main(["--data-dir", str(root), "--yes"]) == errors.EXIT_OK
+    assert original.is_file() and sha256_file(original) == kept

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import CRASH_POINTS_TRIED, GENERATIONS, content, file_digests, is_run_log
+from conftest import CRASH_POINTS_TRIED, GENERATIONS, content, database, file_digests, is_run_log, query
 from upgrader.config import read_settings
 from upgrader.installation import locate
 from upgrader.journal import CRASH_ENV
@@ -206,3 +206,25 @@ def test_an_app_started_after_a_crash_before_any_file_was_placed_does_not_block(
     result = upgrade(locate(root, environ={}))
     assert result.recovered and "changed nothing" in result.recovered
     assert result.status == "upgraded"
+
+
+def test_a_crash_mid_swap_then_the_app_writing_the_new_database_is_never_undone(install):
+    """Undoing would put the old database back beside the new one's -wal: its rows lost, and SQLite
+    would replay those frames into the old file. With a -wal there and a settings file edited since
+    (so the swap cannot be finished either), the upgrader stops and changes nothing."""
+    root = install(2)
+    assert run_upgrader(root, "placed_0") == KILLED
+    writer = ("import apsw, os, sys\n"
+              "c = apsw.Connection(sys.argv[1])\n"
+              "c.execute('PRAGMA journal_mode=WAL').fetchall()\n"
+              "c.execute(\"UPDATE employees SET first_name = 'Written after the crash' WHERE rowid = "
+              "(SELECT min(rowid) FROM employees)\")\n"
+              "os._exit(0)\n")
+    subprocess.run([sys.executable, "-c", writer, str(database(root))], check=True)
+    assert Path(f"{database(root)}-wal").stat().st_size > 0
+    (root / "config.json").write_text((root / "config.json").read_text(encoding="utf-8") + " ", encoding="utf-8")
+    before = user_files(root)
+    assert run_upgrader(root) == 13
+    assert user_files(root) == before
+    names = [row[0] for row in query(root, "SELECT first_name FROM employees")]
+    assert "Written after the crash" in names

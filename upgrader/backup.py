@@ -27,7 +27,7 @@ from upgrader import __version__
 from upgrader.errors import BadBackup, DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed, damaged_database
 from upgrader.config import SETTINGS_FILES
 from upgrader.installation import Installation
-from upgrader.journal import write_atomically
+from upgrader.journal import INCOMPLETE_MARKER, write_atomically
 from upgrader.locks import hold_file_lock, is_abandoned
 from upgrader.privacy import PRIVATE_DIR, PRIVATE_FILE, make_private
 from upgrader.winfs import link, unlink
@@ -38,7 +38,6 @@ from upgrader.validator import row_counts
 MANIFEST = "manifest.json"
 DATABASE_FILE = "employee_manager.db"
 FULL_CHECK_LIMIT = 64 * 1024 * 1024
-INCOMPLETE_MARKER = ".wems-upgrade-incomplete"
 MANIFEST_TEMP = f"{MANIFEST}.wems-upgrade-new"
 UNRETIRED_VFS = "wems-unretired"
 OUR_FOLDER = re.compile(r"^before_(upgrade|restore)\w*_\d{8}-\d{6}(_\d{1,2})?$")

@@ -38,6 +38,7 @@ from upgrader.winfs import copy, is_sharing_violation, link, replace, retrying, 
 
 CRASH_ENV = "WEMS_UPGRADE_CRASH_AT"
 PARTIAL = ".wems-upgrade-partial"
+INCOMPLETE_MARKER = ".wems-upgrade-incomplete"
 PENDING, PLACED, UNDONE = "pending", "placed", "undone"
 log = logging.getLogger("wems_upgrade")
 
@@ -300,14 +301,20 @@ def _can_finish(replacements: list[Replacement]) -> bool:
 
 
 def _can_undo(replacements: list[Replacement]) -> bool:
-    """Every placed new file is still as it was written (nobody used it since)."""
-    return all(file_state(Path(r.target)) == r.new_recorded for r in replacements
+    """Every placed new file is still as it was written (nobody used it since, not even in a `-wal`
+    that putting the old file back would leave beside it)."""
+    return all(file_state(Path(r.target)) == r.new_recorded and not _has_wal(r.target) for r in replacements
                if r.new and r.new_recorded is not None and status(r) == PLACED)
 
 
+def _has_wal(target: str) -> bool:
+    wal = Path(f"{target}-wal")
+    return wal.is_file() and wal.stat().st_size > 0
+
+
 def _changed_files(replacements: list[Replacement]) -> list[str]:
-    return [r.target for r in replacements if status(r) != UNDONE and file_state(Path(r.target)) not in
-            (r.recorded, r.new_recorded)]
+    return [r.target for r in replacements if status(r) != UNDONE and (_has_wal(r.target) or file_state(
+            Path(r.target)) not in (r.recorded, r.new_recorded))]
 
 
 def roll_back_hot_journal(db: Path) -> None:
@@ -387,11 +394,22 @@ def recover(db: Path, *, discard_unfinishable: bool = False) -> str | None:
     except Unfinishable:
         if not discard_unfinishable:
             raise
+        _keep_for_good(replacements)
         message = DROPPED
     except OSError as exc:
         raise _stuck(exc) from exc
     remove_logged(*body["temps"], path)
     return message
+
+
+def _keep_for_good(replacements: list[Replacement]) -> None:
+    """A dropped swap's kept asides may be the only copy of what they replaced: unmark the backup
+    folder holding one, so that it is never removed as an interrupted backup."""
+    for r in replacements:
+        marker = Path(r.aside).with_name(INCOMPLETE_MARKER)
+        if r.keep_aside and Path(r.aside).exists() and marker.exists():
+            remove_logged(marker)
+            log.warning("kept %s: it may be the only copy of %s", r.aside, r.target)
 
 
 def _stuck(exc: OSError) -> DatabaseInUse | Unfinished:
