@@ -14,11 +14,20 @@ MARGIN = 16 * 1024 * 1024
 
 @dataclass(frozen=True)
 class SpaceNeeds:
+    """Bytes: `backup_size` is what the backup holds, `backup_written` what making it writes (none
+    where an upgrade's original file becomes the backup on its own volume)."""
+
     database_size: int
     backup_size: int
     work_size: int
     free_for_backup: int
     free_for_work: int
+    backup_written: int = 0
+
+    @property
+    def while_running(self) -> int:
+        """The disk space a run takes until it ends (the work copy becomes the database)."""
+        return self.database_size + self.backup_written
 
 
 def database_size(db: Path) -> int:
@@ -33,28 +42,30 @@ def _existing(folder: Path) -> Path:
     return folder
 
 
-def measure(db: Path, backup_root: Path | None, extra_backup_bytes: int = 0) -> SpaceNeeds:
+def measure(db: Path, backup_root: Path | None, extra_backup_bytes: int = 0,
+            backup_is_original: bool = False) -> SpaceNeeds:
+    """`backup_is_original`: on the database's volume the backup is the original file itself (an
+    upgrade's), which takes no more room."""
     size = database_size(db)
     work_free = shutil.disk_usage(db.parent).free
     backup_free = shutil.disk_usage(_existing(backup_root)).free if backup_root else work_free
     backup = size + extra_backup_bytes if backup_root else 0
-    return SpaceNeeds(size, backup, size + MARGIN, backup_free, work_free)
+    moved = backup_is_original and backup_root is not None and _same_disk(db.parent, backup_root)
+    return SpaceNeeds(size, backup, size + MARGIN, backup_free, work_free, 0 if moved else backup)
 
 
 def _same_disk(a: Path, b: Path) -> bool:
     return os.stat(_existing(a)).st_dev == os.stat(_existing(b)).st_dev
 
 
-def check_space(db: Path, backup_root: Path | None, needs: SpaceNeeds, backup_is_original: bool = False) -> None:
-    """Refuse early when the backup and the work copy would not both fit. `backup_is_original`: on
-    the database's volume the backup is the original file itself (an upgrade's), taking no more room."""
+def check_space(db: Path, backup_root: Path | None, needs: SpaceNeeds) -> None:
+    """Refuse early when the backup and the work copy would not both fit."""
     if backup_root and _same_disk(db.parent, backup_root):
-        backup = 0 if backup_is_original else needs.backup_size
-        wanted = [(db.parent, backup + needs.work_size, needs.free_for_work)]
+        wanted = [(db.parent, needs.backup_written + needs.work_size, needs.free_for_work)]
     else:
         wanted = [(db.parent, needs.work_size, needs.free_for_work)]
         if backup_root:
-            wanted.append((backup_root, needs.backup_size, needs.free_for_backup))
+            wanted.append((backup_root, needs.backup_written, needs.free_for_backup))
     for folder, need, free in wanted:
         if free < need:
             raise NoRoom(f"Not enough free disk space in {folder}: the upgrade needs "

@@ -67,8 +67,7 @@ def render_plan(result: UpgradeResult) -> str:
                      "starts with nothing pending")
     lines += _plan_settings_lines(result.config)
     if result.space and result.status != "dry_run":
-        lines.append(f"  Disk: the backup needs about {human_size(result.space.backup_size)} "
-                     f"({human_size(result.space.free_for_backup)} free)")
+        lines.append(f"  Disk: {_disk_need(result.space)}")
     return "\n".join(lines)
 
 
@@ -109,17 +108,26 @@ def _space(result: UpgradeResult) -> SpaceNeeds:
     return result.space
 
 
+def _disk_need(space: SpaceNeeds) -> str:
+    need = f"about {human_size(space.while_running)} needed, {human_size(space.free_for_work)} free"
+    if space.backup_size and not space.backup_written:
+        return f"{need}; the original database file itself becomes the backup"
+    if space.backup_written:
+        return f"{need}; {human_size(space.free_for_backup)} free where the backup goes"
+    return need
+
+
 def _backup_lines(result: UpgradeResult) -> list[str]:
     if result.status == "dry_run":
         space = _space(result)
         if not space.backup_size:
             return []
-        return ["Backup", f"  A real run first saves a verified backup of about "
-                          f"{human_size(space.backup_size)} ({human_size(space.free_for_backup)} free there)."]
+        return ["Backup", f"  A real run first keeps a backup of about {human_size(space.backup_size)} "
+                          "with its SHA-256.", f"  Disk: {_disk_need(space)}"]
     if not result.backup:
         return ["Backup", f"  {WARN} No backup was made (--no-backup)."]
     lines = ["Backup", f"  {OK} {result.backup.folder}",
-             f"       {human_size(result.backup.size)}, verified; "
+             f"       {human_size(result.backup.size)}, with its SHA-256; "
              f"{human_size(_space(result).free_for_backup)} was free before it"]
     if result.backup.privacy_problem:
         lines.append(f"  {WARN} Not private: {result.backup.privacy_problem}. Anyone who can open "
@@ -195,7 +203,7 @@ def render_outcome(result: UpgradeResult) -> str:
         lines.append(f"DRY RUN: every step and check above ran on a temporary copy, which was deleted. "
                      f"Nothing in {result.installation.root} was changed.")
         lines.append(f"A real run would take about {max(1, round(result.estimated_seconds))} s and "
-                     f"{human_size(space.backup_size + space.database_size)} of disk space while it runs "
+                     f"{human_size(space.while_running)} of disk space while it runs "
                      f"(the backup, {human_size(space.backup_size)}, stays).")
         return "\n".join(lines)
     lines.append(f"Done: the database is now {_version(result.plan.target)} ({result.seconds:.1f} s).")

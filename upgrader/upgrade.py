@@ -345,10 +345,10 @@ def _finished(result: UpgradeResult, started: float) -> UpgradeResult:
 def _preflight(db: Path, options: Options) -> SpaceNeeds:
     """Room for the work copy beside the database, and for the backup's copy where it is on another volume."""
     backup_root = options.backup_root if options.backup else None
-    needs = measure(db, backup_root)
+    needs = measure(db, backup_root, backup_is_original=True)
     if not options.dry_run:
         check_writable(db.parent, *([backup_root] if backup_root else []))
-        check_space(db, backup_root, needs, backup_is_original=True)
+        check_space(db, backup_root, needs)
     return needs
 
 
