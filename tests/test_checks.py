@@ -3,6 +3,7 @@ whole file on a small one or on request (full_check), and say which."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from contextlib import closing
 from pathlib import Path
@@ -198,3 +199,13 @@ def test_tables_pointing_into_a_changed_key_have_their_references_checked(tmp_pa
                      "CREATE TABLE child(parent_id TEXT REFERENCES parent(id))")
         conn.execute(f"ATTACH DATABASE '{tmp_path / 'original.db'}' AS original")
         assert validator._reference_scope(conn, "original", frozenset({"parent"})) == checked
+
+
+@pytest.mark.parametrize("flags, whole", [([], False), (["--full-check"], True)])
+def test_the_full_check_flag_reaches_the_checks_of_a_real_upgrade(install, large, capsys, flags, whole):
+    from upgrader.cli import main
+    root = install(6)
+    assert main(["--yes", "--json", "--data-dir", str(root), *flags]) == 0
+    (integrity,) = [c for c in json.loads(capsys.readouterr().out)["checks"] if c["name"] == "integrity"]
+    assert ("the whole file" in integrity["detail"]) is whole
+    assert ("was not checked: --full-check checks it" in integrity["detail"]) is not whole

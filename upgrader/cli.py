@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
              "upgrade it without asking")
     add("--backup-dir", type=Path, metavar="DIR", help="where to keep backups (default: the installation's backups)")
     add("--no-backup", action="store_true", help="upgrade without a backup first (asks for confirmation)")
+    add("--full-check", action="store_true",
+        help="check the whole database file, even above 256 MB (about 1.5 s more per GB); by default "
+             "a large file is checked where the upgrade changed it")
     add("--restore", nargs="?", const="", metavar="BACKUP",
         help="put the installation back as BACKUP holds it (asks which one if not given)")
     add("--from-other-installation", action="store_true",
@@ -172,7 +175,7 @@ def run_upgrade(args: argparse.Namespace, folder: Path, console: Console) -> Upg
     def confirm(result: UpgradeResult) -> None:
         console.say(render_plan(result) + "\n")
         shown.append(True)
-        question = ("Upgrade this installation now? A verified backup is made first."
+        question = ("Upgrade this installation now? A backup is kept first."
                     if result.space and result.space.backup_size else "Upgrade this installation now, WITHOUT a backup?")
         console.confirm(question, args.yes)
 
@@ -182,7 +185,8 @@ def run_upgrade(args: argparse.Namespace, folder: Path, console: Console) -> Upg
     bars = console.progress()
     try:
         result = upgrade(locate(folder), args.to_version, dry_run=args.dry_run, backup=not args.no_backup,
-                         backup_root=args.backup_dir, progress=bars, confirm=confirm)
+                         backup_root=args.backup_dir, progress=bars, confirm=confirm,
+                         full_check=args.full_check)
     finally:
         if isinstance(bars, ProgressBars):  # console.progress() is typed as the bare callback
             bars.close()

@@ -76,15 +76,18 @@ class Options:
     backup: bool = True
     backup_root: Path | None = None
     confirm: Callable[[UpgradeResult], None] | None = None
+    full_check: bool = False
 
 
 def upgrade(installation: Installation, target: str | None = None, *, dry_run: bool = False,
             backup: bool = True, backup_root: Path | None = None, catalog: Catalog | None = None,
-            progress: Progress | None = None, confirm: Callable[[UpgradeResult], None] | None = None
-            ) -> UpgradeResult:
+            progress: Progress | None = None, confirm: Callable[[UpgradeResult], None] | None = None,
+            full_check: bool = False) -> UpgradeResult:
     """Upgrade `installation` to `target` (default: the latest). `confirm` is called with the
-    plan once every check has passed and before anything is written; it may raise to stop."""
-    options = Options(target, dry_run, backup, backup_root or default_backup_root(installation), confirm)
+    plan once every check has passed and before anything is written; it may raise to stop.
+    `full_check`: check the whole file whatever its size (validator.WHOLE_FILE_CHECK_BYTES)."""
+    options = Options(target, dry_run, backup, backup_root or default_backup_root(installation), confirm,
+                      full_check)
     if not installation.database.parent.is_dir():
         check_database_file(installation.database)
     with ExitStack() as stack:
@@ -144,7 +147,7 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
             check_unchanged(db, first.database, "backed up")
             crashpoint("backup_done")
         if not plan.nothing_to_do:
-            result.outcomes, result.checks = migrate_copy(work, plan, db, progress)
+            result.outcomes, result.checks = migrate_copy(work, plan, db, progress, options.full_check)
             crashpoint("migrated")
         _write_temps(config)
         swapping = True
@@ -173,7 +176,7 @@ def _dry_run_copy(db: Path, first: FirstState, source: apsw.Connection, work: Pa
         copy_database(source, work, _stage(progress, "copy"))
         crashpoint("work_copied")
         check_unchanged(db, first.database, "copied")
-        result.outcomes, result.checks = migrate_copy(work, result.plan, db, progress)
+        result.outcomes, result.checks = migrate_copy(work, result.plan, db, progress, options.full_check)
     result.status = "dry_run"
 
 
