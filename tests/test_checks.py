@@ -201,7 +201,8 @@ def test_tables_pointing_into_a_changed_key_have_their_references_checked(tmp_pa
         assert validator._reference_scope(conn, "original", frozenset({"parent"})) == checked
 
 
-@pytest.mark.parametrize("flags, whole", [([], False), (["--full-check"], True)])
+@pytest.mark.parametrize("flags, whole", [([], False), (["--full-check"], True), (["--dry-run"], False),
+                                          (["--dry-run", "--full-check"], True)])
 def test_the_full_check_flag_reaches_the_checks_of_a_real_upgrade(install, large, capsys, flags, whole):
     from upgrader.cli import main
     root = install(6)

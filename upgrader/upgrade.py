@@ -130,7 +130,7 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
             result.space = _preflight(db, options)
             _log_plan(result)
             if options.dry_run:
-                _dry_run_copy(db, first, source, work, result, progress)
+                _dry_run_copy(db, first, source, work, result, progress, options.full_check)
                 return _finished(result, started)
             if options.confirm:
                 options.confirm(result)
@@ -168,7 +168,7 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
 
 
 def _dry_run_copy(db: Path, first: FirstState, source: apsw.Connection, work: Path, result: UpgradeResult,
-                  progress: Progress | None) -> None:
+                  progress: Progress | None, full_check: bool) -> None:
     """A dry run: a backup-API copy of the live file (WAL included; the file is never written), migrated."""
     check_unchanged(db, first.database, "read")
     if not result.plan.nothing_to_do:
@@ -176,7 +176,7 @@ def _dry_run_copy(db: Path, first: FirstState, source: apsw.Connection, work: Pa
         copy_database(source, work, _stage(progress, "copy"))
         crashpoint("work_copied")
         check_unchanged(db, first.database, "copied")
-        result.outcomes, result.checks = migrate_copy(work, result.plan, db, progress, options.full_check)
+        result.outcomes, result.checks = migrate_copy(work, result.plan, db, progress, full_check)
     result.status = "dry_run"
 
 
