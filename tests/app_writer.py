@@ -22,9 +22,11 @@ from datetime import datetime
 
 import apsw
 
-INSERT = ('INSERT INTO employees (id, first_name, last_name, current_status, workspace, role, '
-          'contract_type, entry_date, created_at, updated_at) '
-          "VALUES (?, 'Race', ?, 'actif', 'Quai', 'Cariste', 'CDI', '2026-01-05', ?, ?)")
+INSERT = (
+    "INSERT INTO employees (id, first_name, last_name, current_status, workspace, role, "
+    "contract_type, entry_date, created_at, updated_at) "
+    "VALUES (?, 'Race', ?, 'actif', 'Quai', 'Cariste', 'CDI', '2026-01-05', ?, ?)"
+)
 
 
 def open_like_the_app(db: str) -> apsw.Connection:

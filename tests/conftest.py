@@ -46,16 +46,19 @@ def templates(tmp_path_factory):
             made[generation] = base / f"g{generation}"
             create_installation(made[generation], generation)
         return made[generation]
+
     return get
 
 
 @pytest.fixture
 def install(templates, tmp_path):
     """A fresh copy of generation N's installation: install(N) -> its folder."""
+
     def make(generation: int, name: str | None = None) -> Path:
         root = tmp_path / (name or f"site-g{generation}")
         shutil.copytree(templates(generation), root)
         return root
+
     return make
 
 
@@ -68,9 +71,14 @@ def file_digests(root: Path, *, except_backups: bool = False) -> dict[str, str]:
 
     except_backups: leave out backups/, where a failed upgrade leaves the backup it made.
     """
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and not p.name.endswith("-shm")
-            and not (except_backups and p.relative_to(root).parts[0] == "backups") and not is_run_log(p)}
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+        and not p.name.endswith("-shm")
+        and not (except_backups and p.relative_to(root).parts[0] == "backups")
+        and not is_run_log(p)
+    }
 
 
 def is_run_log(path: Path) -> bool:
@@ -93,16 +101,18 @@ def table_rows(root: Path) -> dict[str, dict[str, dict]]:
     """Every row of every table, keyed by table then primary key, as {column: value}."""
     out = {}
     from upgrader.journal import roll_back_hot_journal
+
     roll_back_hot_journal(database(root))
     with closing(apsw.Connection(str(database(root)), flags=apsw.SQLITE_OPEN_READONLY)) as conn:
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")]
+        tables = [
+            r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")
+        ]
         for table in tables:
             columns = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
             rows = conn.execute(f'SELECT rowid, * FROM "{table}"')
             out[table] = {}
             for rowid, *values in rows:
-                record = dict(zip(columns, values))
+                record = dict(zip(columns, values, strict=True))
                 out[table][record.get("id", rowid)] = record
     return out
 
@@ -119,8 +129,11 @@ def content(root: Path) -> dict:
 def after_a_failure(root: Path) -> tuple:
     """What an upgrade that fails after the confirmation leaves as it was: every row, and every file
     but the database's own and backups/ (it folded the WAL into the database: same rows, other bytes)."""
-    return content(root), {name: digest for name, digest in file_digests(root, except_backups=True).items()
-                           if not Path(name).name.startswith("employee_manager.db")}
+    return content(root), {
+        name: digest
+        for name, digest in file_digests(root, except_backups=True).items()
+        if not Path(name).name.startswith("employee_manager.db")
+    }
 
 
 CRASH_POINTS_TRIED: list[str] = []
@@ -128,5 +141,7 @@ CRASH_POINTS_TRIED: list[str] = []
 
 def pytest_terminal_summary(terminalreporter):
     if CRASH_POINTS_TRIED:
-        terminalreporter.write_line(f"crash matrix: {len(CRASH_POINTS_TRIED)} crash points tried "
-                                    f"(SIGKILL of a real upgrader process), every one converged")
+        terminalreporter.write_line(
+            f"crash matrix: {len(CRASH_POINTS_TRIED)} crash points tried "
+            f"(SIGKILL of a real upgrader process), every one converged"
+        )

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import apsw
 import pytest
-
 from conftest import GENERATIONS, after_a_failure, database, table_rows
+
 from upgrader.errors import EXIT_ROLLED_BACK, UpgradeFailed
 from upgrader.executor import rolled_back
 from upgrader.installation import locate
@@ -49,12 +49,22 @@ def test_every_generation_upgraded_to_the_latest_runs_every_operation(install, c
     names = [op.name for op in catalog.latest.app_operations]
     assert check.items == tuple(names) and len(names) >= 20
     assert f"{len(names)} of {len(names)}" in check.detail and "(g8)" in check.detail
-    for wanted in ("list active employees", "list inactive employees", "list archived employees",
-                   "list the employees' CACES", "list the employees' medical visits",
-                   "list the employees' online trainings", "list the employees' contracts and amendments",
-                   "alerts: CACES expired or expiring soon", "alerts: medical visits due", "update the employee",
-                   "archive the employee", "bring the employee back", "add a CACES to the employee",
-                   "add a contract to the employee"):
+    for wanted in (
+        "list active employees",
+        "list inactive employees",
+        "list archived employees",
+        "list the employees' CACES",
+        "list the employees' medical visits",
+        "list the employees' online trainings",
+        "list the employees' contracts and amendments",
+        "alerts: CACES expired or expiring soon",
+        "alerts: medical visits due",
+        "update the employee",
+        "archive the employee",
+        "bring the employee back",
+        "add a CACES to the employee",
+        "add a contract to the employee",
+    ):
         assert wanted in names
 
 
@@ -84,8 +94,15 @@ def test_the_operations_leave_no_trace(install):
     result = upgrade(locate(root, environ={}), backup=False)
     assert app_check(result).ok
     after = table_rows(root)
-    for table in ("employees", "caces", "medical_visits", "online_trainings", "contracts",
-                  "contract_amendments", "app_locks"):
+    for table in (
+        "employees",
+        "caces",
+        "medical_visits",
+        "online_trainings",
+        "contracts",
+        "contract_amendments",
+        "app_locks",
+    ):
         assert after[table] == original[table], table
     assert not [r for r in after["employees"].values() if (r["external_id"] or "").startswith("WEMS-UPGRADE")]
 
@@ -108,22 +125,32 @@ def test_journal_mode_off_is_refused_rather_than_keeping_the_writes(tmp_path):
         conn.execute("CREATE TABLE t(x)")
         conn.execute("PRAGMA journal_mode=OFF").fetchall()
         conn.execute("BEGIN")
-        with pytest.raises(UpgradeFailed, match="journal_mode=OFF"):
-            with rolled_back(conn):
-                conn.execute("INSERT INTO t VALUES (1)")
+        with pytest.raises(UpgradeFailed, match="journal_mode=OFF"), rolled_back(conn):
+            conn.execute("INSERT INTO t VALUES (1)")
         conn.execute("ROLLBACK")
 
 
-@pytest.mark.parametrize("old, new, reason", [
-    ("'actif', 'Quai', 'Cariste', :now", "'actif', NULL, 'Cariste', :now", "NOT NULL constraint failed"),
-    ("WHERE \"id\" = :employee_id;\n\n-- name: archive", "WHERE \"id\" = 'nobody';\n\n-- name: archive", "changed no row"),
-    ('SELECT "t1".* FROM "employees" AS "t1"\nWHERE "t1"."deleted_at" IS NOT NULL',
-     'SELECT "t1".* FROM "employees" AS "t1"\nWHERE "t1"."archived_at" IS NOT NULL', "no such column"),
-    ("DELETE FROM \"app_locks\" WHERE \"id\" = :lock_id;", "COMMIT;", "not allowed"),
-    ("date(:today, '+5 years')", "date(:tomorrow, '+5 years')", "no value for the binding :tomorrow"),
-])
-def test_a_failing_operation_fails_the_upgrade_names_it_and_changes_nothing(install, copied_migrations,
-                                                                            old, new, reason):
+@pytest.mark.parametrize(
+    "old, new, reason",
+    [
+        ("'actif', 'Quai', 'Cariste', :now", "'actif', NULL, 'Cariste', :now", "NOT NULL constraint failed"),
+        (
+            'WHERE "id" = :employee_id;\n\n-- name: archive',
+            "WHERE \"id\" = 'nobody';\n\n-- name: archive",
+            "changed no row",
+        ),
+        (
+            'SELECT "t1".* FROM "employees" AS "t1"\nWHERE "t1"."deleted_at" IS NOT NULL',
+            'SELECT "t1".* FROM "employees" AS "t1"\nWHERE "t1"."archived_at" IS NOT NULL',
+            "no such column",
+        ),
+        ('DELETE FROM "app_locks" WHERE "id" = :lock_id;', "COMMIT;", "not allowed"),
+        ("date(:today, '+5 years')", "date(:tomorrow, '+5 years')", "no value for the binding :tomorrow"),
+    ],
+)
+def test_a_failing_operation_fails_the_upgrade_names_it_and_changes_nothing(
+    install, copied_migrations, old, new, reason
+):
     edit_app_checks(copied_migrations, G8, old, new)
     root = install(6)
     before = after_a_failure(root)
@@ -140,14 +167,26 @@ def test_a_failing_operation_fails_the_upgrade_names_it_and_changes_nothing(inst
 
 def test_a_foreign_key_the_app_would_refuse_fails_the_upgrade(install, copied_migrations):
     """foreign_keys is off in the migration's transaction; a write pointing nowhere is still caught."""
-    edit_app_checks(copied_migrations, G8, "VALUES (:caces_id, :employee_id, 'R489-1A'",
-                    "VALUES (:caces_id, 'no-such-employee', 'R489-1A'")
-    edit_app_checks(copied_migrations, G8, 'INNER JOIN "caces" AS "t2" ON ("t2"."employee_id" = "t1"."id")\n'
-                    'INNER JOIN "contracts"', 'INNER JOIN "contracts"')
+    edit_app_checks(
+        copied_migrations,
+        G8,
+        "VALUES (:caces_id, :employee_id, 'R489-1A'",
+        "VALUES (:caces_id, 'no-such-employee', 'R489-1A'",
+    )
+    edit_app_checks(
+        copied_migrations,
+        G8,
+        'INNER JOIN "caces" AS "t2" ON ("t2"."employee_id" = "t1"."id")\nINNER JOIN "contracts"',
+        'INNER JOIN "contracts"',
+    )
     edit_app_checks(copied_migrations, G8, '"t2"."kind", "t2"."expiration_date", ', "")
     for _twice in range(2):  # archive and bring back its CACES
-        edit_app_checks(copied_migrations, G8, f'"employee_id" = :employee_id AND "deleted_at" IS',
-                        f'"employee_id" = \'no-such-employee\' AND "deleted_at" IS')
+        edit_app_checks(
+            copied_migrations,
+            G8,
+            '"employee_id" = :employee_id AND "deleted_at" IS',
+            '"employee_id" = \'no-such-employee\' AND "deleted_at" IS',
+        )
     root = install(7)
     with pytest.raises(UpgradeFailed) as failure:
         upgrade(locate(root, environ={}), catalog=load_catalog(copied_migrations), backup=False)
@@ -160,11 +199,14 @@ def test_json_lists_the_operations(install):
     assert entry["ok"] and entry["items"] == list(app_check(result).items) and entry["detail"]
 
 
-@pytest.mark.parametrize("text, message", [
-    ("SELECT 1;\n-- name: x\nSELECT 2;", "before the first"),
-    ("-- name: x\nSELECT 1;\n-- name: x\nSELECT 2;", "two operations"),
-    ("-- name: x\n-- only a comment\n", "has no SQL"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("SELECT 1;\n-- name: x\nSELECT 2;", "before the first"),
+        ("-- name: x\nSELECT 1;\n-- name: x\nSELECT 2;", "two operations"),
+        ("-- name: x\n-- only a comment\n", "has no SQL"),
+    ],
+)
 def test_a_malformed_file_is_refused_when_loaded(text, message):
     with pytest.raises(ValueError, match=message):
         parse_app_operations(text)

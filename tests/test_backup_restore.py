@@ -9,8 +9,8 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-
 from conftest import GENERATIONS, content, database, execute, file_digests, query, table_rows
+
 from upgrader import errors
 from upgrader.backup import list_backups, sha256_file, verify_backup
 from upgrader.cli import main
@@ -34,7 +34,10 @@ def test_an_upgrade_first_saves_a_verified_private_backup(install):
     assert manifest["generation_before"] == "g3" and manifest["target"] == "g8"
     assert manifest["upgrader_version"] and manifest["created_at"]
     assert manifest["row_counts"] == counts, "rows still in the -wal file are in the backup too"
-    assert {f["name"] for f in manifest["files"]} == {"employee_manager.db", "config.json", }
+    assert {f["name"] for f in manifest["files"]} == {
+        "employee_manager.db",
+        "config.json",
+    }
     assert (folder / "config.json").read_bytes() == config_bytes
     if os.name == "posix":
         assert stat.S_IMODE(folder.stat().st_mode) == 0o700
@@ -118,7 +121,8 @@ def test_restore_replaces_a_damaged_database_and_keeps_the_damaged_files(install
 TAMPERING = {
     "database changed": lambda f: f.joinpath("employee_manager.db").open("r+b").write(b"X"),
     "manifest edited": lambda f: f.joinpath("manifest.json").write_text(
-        f.joinpath("manifest.json").read_text(encoding="utf-8").replace('"size": ', '"size": 1'), encoding="utf-8"),
+        f.joinpath("manifest.json").read_text(encoding="utf-8").replace('"size": ', '"size": 1'), encoding="utf-8"
+    ),
     "file missing": lambda f: f.joinpath("config.json").unlink(),
     "not a backup": lambda f: f.joinpath("manifest.json").unlink(),
     "manifest garbage": lambda f: f.joinpath("manifest.json").write_text("{not json", encoding="utf-8"),
@@ -157,11 +161,14 @@ def test_restore_without_a_name_in_a_script_asks_for_one(install, capsys):
 
 def test_restore_refuses_while_the_app_is_open(install, capsys):
     from test_in_use import add_lock
+
     root = install(4)
     result = upgrade(locate(root, environ={}))
     add_lock(root, minutes_ago=0)
     before = file_digests(root)
-    assert main(["--yes", "--data-dir", str(root), "--restore", str(result.backup.folder), "--yes"]) == errors.EXIT_IN_USE
+    assert (
+        main(["--yes", "--data-dir", str(root), "--restore", str(result.backup.folder), "--yes"]) == errors.EXIT_IN_USE
+    )
     assert file_digests(root) == before
 
 
@@ -182,8 +189,10 @@ def test_restore_over_a_damaged_database_keeps_the_current_settings_aside(instal
     (root / "config.json").write_text('{"note": "hand made"}', encoding="utf-8")
     database(root).write_bytes(b"SQLite format 3\x00" + b"\x00" * 100)
     restore(locate(root, environ={}), result.backup.folder)
-    kept = {p.name.split(".before-restore-")[0]: p.read_text(encoding="utf-8")
-            for p in root.glob("config.*.before-restore-*")}
+    kept = {
+        p.name.split(".before-restore-")[0]: p.read_text(encoding="utf-8")
+        for p in root.glob("config.*.before-restore-*")
+    }
     assert "critical_days: 3" in kept["config.yaml"] and "hand made" in kept["config.json"]
 
 
@@ -238,12 +247,14 @@ def test_a_restore_whose_commit_cannot_be_written_is_undone(install, capsys, mon
     result = upgrade(locate(root, environ={}))
     upgraded = content(root)
     from upgrader import journal
+
     real_save = journal.FileSwap._save
 
     def failing_save(self, state):
         if state == "committed":
             raise OSError(28, "No space left on device")
         return real_save(self, state)
+
     monkeypatch.setattr(journal.FileSwap, "_save", failing_save)
     assert main(["--yes", "--data-dir", str(root), "--restore", str(result.backup.folder)]) == errors.EXIT_ROLLED_BACK
     assert "restore was undone" in capsys.readouterr().err
@@ -254,12 +265,14 @@ def test_a_restore_whose_commit_cannot_be_written_is_undone(install, capsys, mon
 def test_a_copy_torn_by_a_concurrent_writer_is_discarded_with_its_backup(install, capsys, monkeypatch):
     root = install(6)
     from upgrader import upgrade as upgrade_module
+
     real_copy = upgrade_module.copy_file
 
     def copy_while_the_app_writes(source, dest, progress=None):
         digest = real_copy(source, dest, progress)
         execute(root, "UPDATE employees SET phone = '0' WHERE rowid = 1")
         return digest
+
     monkeypatch.setattr(upgrade_module, "copy_file", copy_while_the_app_writes)
     assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_IN_USE
     assert "changed while it was being copied" in capsys.readouterr().err
@@ -292,6 +305,7 @@ def test_the_original_file_becomes_the_backup_and_reads_back_as_it_was(install):
     On POSIX its header is then retired; its SHA-256, verify and restore see the original bytes."""
     from upgrader.backup import open_backup_database
     from upgrader.snapshot import RETIRED_HEADER, SQLITE_HEADER
+
     root = install(6)
     original, inode = content(root), database(root).stat().st_ino
     stages = set()
@@ -315,6 +329,7 @@ def test_the_original_file_becomes_the_backup_and_reads_back_as_it_was(install):
 def test_without_hard_links_to_the_backup_folder_the_backup_gets_its_own_verified_copy(install, monkeypatch):
     """Another volume (or FAT): a second copy, with its own progress stage; the aside beside the database goes."""
     from upgrader import backup as backup_module
+
     monkeypatch.setattr(backup_module, "_can_link", lambda *a: False)
     root = install(3)
     original, inode = content(root), database(root).stat().st_ino
@@ -333,12 +348,14 @@ def test_a_failed_migration_leaves_the_rows_in_rollback_mode_and_no_backup_folde
     """The WAL was folded into the database before the copy: same rows, no -wal, journal_mode=delete;
     the app sets WAL again when it opens it. The backup folder begun for the run goes."""
     from upgrader import upgrade as upgrade_module
+
     root = install(3)
     original = content(root)
     assert Path(f"{database(root)}-wal").exists()
 
     def failing(*args, **kwargs):
         raise errors.UpgradeFailed("a check failed")
+
     monkeypatch.setattr(upgrade_module, "migrate_copy", failing)
     assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_ROLLED_BACK
     assert content(root) == original and not Path(f"{database(root)}-wal").exists()
@@ -356,12 +373,18 @@ def test_a_restore_over_a_swap_it_must_drop_keeps_the_original_it_replaced(insta
     from upgrader.backup import create_backup
     from upgrader.journal import CRASH_ENV
     from upgrader.snapshot import open_database
+
     root = install(2)
     with closing(open_database(database(root))) as source:
         saved = create_backup(locate(root, environ={}), source, "before_upgrade_manual", {})
     env = dict(os.environ, **{CRASH_ENV: "placed_0"})
-    subprocess.run([sys.executable, "-m", "upgrader", "--data-dir", str(root), "--yes"], env=env,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+    subprocess.run(
+        [sys.executable, "-m", "upgrader", "--data-dir", str(root), "--yes"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=False,
+    )
     (half,) = [f for f in backups_of(root) if f != saved.folder]
     original = half / "employee_manager.db"
     assert original.is_file()

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import apsw
 import pytest
-
 from conftest import GENERATIONS, database, file_digests
+
 from upgrader import errors
 from upgrader.schema import differences, read_schema
 
@@ -33,9 +33,13 @@ builder = _load_builder()
 
 def _sources_newer_than(binary: Path) -> bool:
     built = binary.stat().st_mtime
-    sources = [*(ROOT / "upgrader").rglob("*.py"), *(ROOT / "migrations").rglob("*.*"),
-               ROOT / "build" / "wems-upgrade.spec", ROOT / "build" / "exe_metadata.py",
-               ROOT / "build" / "wems-upgrade.ico"]
+    sources = [
+        *(ROOT / "upgrader").rglob("*.py"),
+        *(ROOT / "migrations").rglob("*.*"),
+        ROOT / "build" / "wems-upgrade.spec",
+        ROOT / "build" / "exe_metadata.py",
+        ROOT / "build" / "wems-upgrade.ico",
+    ]
     return any(p.stat().st_mtime > built for p in sources)
 
 
@@ -104,8 +108,9 @@ def test_the_binary_lists_and_restores_backups(binary, install):
     assert "config.json" in before
 
 
-@pytest.mark.parametrize("damage,code", [("not a database", errors.EXIT_BAD_INSTALLATION),
-                                         ("unknown column", errors.EXIT_UNKNOWN_SCHEMA)])
+@pytest.mark.parametrize(
+    "damage,code", [("not a database", errors.EXIT_BAD_INSTALLATION), ("unknown column", errors.EXIT_UNKNOWN_SCHEMA)]
+)
 def test_the_binary_refuses_bad_input_and_changes_nothing(binary, install, damage, code):
     root = install(4)
     if damage == "not a database":

@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import after_a_failure, file_digests, query
+
 from upgrader.errors import MalformedMigrations, UpgradeError, UpgradeFailed
 from upgrader.installation import locate
 from upgrader.loader import load_catalog
@@ -41,14 +41,21 @@ def copied_migrations(tmp_path) -> Path:
 def test_a_future_release_is_one_more_folder(install, copied_migrations):
     g9 = copied_migrations / "g9_badges"
     g9.mkdir()
-    (g9 / "step.toml").write_text('generation = 9\ndescription = "Employees get a badge number"\n'
-                                  'releases = "v3.0.0"\nfirst_release = "3.0.0"\nlast_release = "3.0.0"\n',
-                                  encoding="utf-8")
+    (g9 / "step.toml").write_text(
+        'generation = 9\ndescription = "Employees get a badge number"\n'
+        'releases = "v3.0.0"\nfirst_release = "3.0.0"\nlast_release = "3.0.0"\n',
+        encoding="utf-8",
+    )
     (g9 / "up.sql").write_text('ALTER TABLE "employees" ADD COLUMN "badge" VARCHAR(32);\n', encoding="utf-8")
     schema = (copied_migrations / "g8_optional_employee_fields" / "schema.sql").read_text(encoding="utf-8")
-    (g9 / "schema.sql").write_text(schema.replace('"deletion_reason" TEXT\n);\nCREATE INDEX "employee_',
-                                                  '"deletion_reason" TEXT,\n    "badge" VARCHAR(32)\n);\n'
-                                                  'CREATE INDEX "employee_', 1), encoding="utf-8")
+    (g9 / "schema.sql").write_text(
+        schema.replace(
+            '"deletion_reason" TEXT\n);\nCREATE INDEX "employee_',
+            '"deletion_reason" TEXT,\n    "badge" VARCHAR(32)\n);\nCREATE INDEX "employee_',
+            1,
+        ),
+        encoding="utf-8",
+    )
     catalog = load_catalog(copied_migrations)
     assert catalog.latest.label == "g9"
     root = install(3)
@@ -65,8 +72,12 @@ def tamper(folder: Path, step: str, old: str, new: str) -> None:
 
 
 def test_a_rebuild_that_loses_on_delete_cascade_is_caught_before_anything_is_written(install, copied_migrations):
-    tamper(copied_migrations, "g2_optional_documents", 'REFERENCES "employees" ("id") ON DELETE CASCADE',
-           'REFERENCES "employees" ("id")')
+    tamper(
+        copied_migrations,
+        "g2_optional_documents",
+        'REFERENCES "employees" ("id") ON DELETE CASCADE',
+        'REFERENCES "employees" ("id")',
+    )
     root = install(1)
     before = file_digests(root)
     with pytest.raises(UpgradeError) as failure:
@@ -86,11 +97,18 @@ def test_sql_that_loses_rows_fails_validation_and_changes_nothing(install, copie
 
 
 def test_sql_that_fails_on_the_users_data_changes_nothing(install, copied_migrations):
-    tamper(copied_migrations, "g4_medical_result_index", 'CREATE INDEX "medicalvisit_result"',
-           'CREATE UNIQUE INDEX "medicalvisit_result"')
+    tamper(
+        copied_migrations,
+        "g4_medical_result_index",
+        'CREATE INDEX "medicalvisit_result"',
+        'CREATE UNIQUE INDEX "medicalvisit_result"',
+    )
     (copied_migrations / "g4_medical_result_index" / "schema.sql").write_text(
-        (copied_migrations / "g4_medical_result_index" / "schema.sql").read_text(encoding="utf-8").replace(
-            'CREATE INDEX "medicalvisit_result"', 'CREATE UNIQUE INDEX "medicalvisit_result"'), encoding="utf-8")
+        (copied_migrations / "g4_medical_result_index" / "schema.sql")
+        .read_text(encoding="utf-8")
+        .replace('CREATE INDEX "medicalvisit_result"', 'CREATE UNIQUE INDEX "medicalvisit_result"'),
+        encoding="utf-8",
+    )
     root = install(3)
     before = after_a_failure(root)
     with pytest.raises(UpgradeFailed) as failure:
@@ -100,12 +118,17 @@ def test_sql_that_fails_on_the_users_data_changes_nothing(install, copied_migrat
 
 
 def test_statements_are_split_and_grouped_into_operations():
-    sql = ('-- comment\nCREATE TABLE "new_t" ("a" TEXT);\nINSERT INTO "new_t" ("a") SELECT "a" FROM "t";\n'
-           'DROP TABLE "t";\nALTER TABLE "new_t" RENAME TO "t";\nCREATE INDEX "i" ON "t" ("a");\n'
-           "UPDATE t SET a = 'x;y';\n")
+    sql = (
+        '-- comment\nCREATE TABLE "new_t" ("a" TEXT);\nINSERT INTO "new_t" ("a") SELECT "a" FROM "t";\n'
+        'DROP TABLE "t";\nALTER TABLE "new_t" RENAME TO "t";\nCREATE INDEX "i" ON "t" ("a");\n'
+        "UPDATE t SET a = 'x;y';\n"
+    )
     assert len(split_statements(sql)) == 6
     assert [(o.kind, o.target) for o in parse_operations(sql)] == [
-        ("rebuild", "t"), ("create_index", "i"), ("sql", "UPDATE t SET a = 'x;y';")]
+        ("rebuild", "t"),
+        ("create_index", "i"),
+        ("sql", "UPDATE t SET a = 'x;y';"),
+    ]
 
 
 def test_a_malformed_rebuild_is_rejected_when_the_catalog_loads():
@@ -114,15 +137,23 @@ def test_a_malformed_rebuild_is_rejected_when_the_catalog_loads():
 
 
 def test_a_rebuild_that_moves_values_between_columns_is_rejected_when_loaded(copied_migrations):
-    tamper(copied_migrations, "g8_optional_employee_fields",
-           'SELECT "id", "external_id", "first_name", "last_name"', 'SELECT "id", "external_id", "last_name", "first_name"')
+    tamper(
+        copied_migrations,
+        "g8_optional_employee_fields",
+        'SELECT "id", "external_id", "first_name", "last_name"',
+        'SELECT "id", "external_id", "last_name", "first_name"',
+    )
     with pytest.raises(MalformedMigrations, match="same columns in the same order"):
         load_catalog(copied_migrations)
 
 
 def test_sql_that_changes_values_fails_the_values_check(install, copied_migrations):
-    tamper(copied_migrations, "g8_optional_employee_fields", 'SELECT "id", "external_id", "first_name"',
-           'SELECT "id", "external_id", upper("first_name")')
+    tamper(
+        copied_migrations,
+        "g8_optional_employee_fields",
+        'SELECT "id", "external_id", "first_name"',
+        'SELECT "id", "external_id", upper("first_name")',
+    )
     root = install(7)
     before = after_a_failure(root)
     with pytest.raises(UpgradeFailed) as failure:
@@ -132,8 +163,7 @@ def test_sql_that_changes_values_fails_the_values_check(install, copied_migratio
 
 
 def test_sql_that_breaks_references_fails(install, copied_migrations):
-    tamper(copied_migrations, "g8_optional_employee_fields", 'FROM "employees";',
-           'FROM "employees" WHERE rowid > 5;')
+    tamper(copied_migrations, "g8_optional_employee_fields", 'FROM "employees";', 'FROM "employees" WHERE rowid > 5;')
     root = install(7)
     with pytest.raises(UpgradeFailed) as failure:
         upgrade(locate(root, environ={}), catalog=load_catalog(copied_migrations))

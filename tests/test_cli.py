@@ -9,8 +9,8 @@ from contextlib import closing
 
 import apsw
 import pytest
-
 from conftest import PIPE_ENCODING, database, execute, file_digests
+
 from upgrader import errors
 from upgrader.cli import main
 from upgrader.loader import load_catalog
@@ -75,8 +75,12 @@ def test_demo_never_overwrites_a_folder_it_did_not_make(tmp_path, capsys):
 
 def test_the_module_runs_as_a_program(install):
     root = install(5)
-    done = subprocess.run([sys.executable, "-m", "upgrader", "--yes", "--data-dir", str(root)],
-                          capture_output=True, text=True, encoding=PIPE_ENCODING)
+    done = subprocess.run(
+        [sys.executable, "-m", "upgrader", "--yes", "--data-dir", str(root)],
+        capture_output=True,
+        text=True,
+        encoding=PIPE_ENCODING,
+    )
     assert done.returncode == 0, done.stderr
     assert "Done" in done.stdout
 
@@ -85,8 +89,12 @@ def test_the_module_runs_as_a_program(install):
 def test_json_through_a_pipe_is_one_utf8_object_whatever_the_code_page(install, args):
     """A script reading --json gets UTF-8 (a Windows pipe otherwise carries cp1252) and nothing else."""
     root = install(2, name="PC-ENTREPÔT-03")
-    done = subprocess.run([sys.executable, "-m", "upgrader", "--json", *args, "--data-dir", str(root)],
-                          capture_output=True, stdin=subprocess.DEVNULL, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "upgrader", "--json", *args, "--data-dir", str(root)],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr.decode(PIPE_ENCODING, "replace")
     result = json.loads(done.stdout.decode("utf-8"))
     assert result["installation"].endswith("PC-ENTREPÔT-03")
@@ -94,14 +102,19 @@ def test_json_through_a_pipe_is_one_utf8_object_whatever_the_code_page(install, 
 
 def test_text_through_a_pipe_is_readable_in_the_pipes_code_page(install):
     root = install(2, name="PC-ENTREPÔT-03")
-    done = subprocess.run([sys.executable, "-m", "upgrader", "--dry-run", "--data-dir", str(root)],
-                          capture_output=True, stdin=subprocess.DEVNULL, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "upgrader", "--dry-run", "--data-dir", str(root)],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        timeout=300,
+    )
     assert done.returncode == 0
     out = done.stdout.decode(PIPE_ENCODING)
     assert "PC-ENTREPÔT-03" in out and "DRY RUN" in out
 
 
 # --- --show-sql --------------------------------------------------------------------------------
+
 
 def planned_statements(root, target: str | None = None) -> list[str]:
     catalog = load_catalog()
@@ -143,8 +156,10 @@ def test_the_sql_shown_turns_a_copy_into_the_target_schema(install, capsys, tmp_
     assert main(["--show-sql", "--data-dir", str(root)]) == errors.EXIT_OK
     out = capsys.readouterr().out
     copy = tmp_path / "copy.db"
-    with closing(apsw.Connection(str(database(root)), flags=apsw.SQLITE_OPEN_READONLY)) as source, \
-            closing(apsw.Connection(str(copy))) as conn:
+    with (
+        closing(apsw.Connection(str(database(root)), flags=apsw.SQLITE_OPEN_READONLY)) as source,
+        closing(apsw.Connection(str(copy))) as conn,
+    ):
         with conn.backup("main", source, "main") as backup:
             backup.step()
         conn.execute("PRAGMA foreign_keys=OFF")
@@ -164,12 +179,17 @@ def test_show_sql_as_json(install, capsys):
     assert result["statements"] == planned_statements(root)
     assert [s["generation"] for s in result["steps"]] == ["g6", "g7", "g8"]
     first = result["steps"][0]["operations"][0]
-    assert first == {"operation": "add column employees.deleted_at", "applied": True,
-                     "statements": ['ALTER TABLE "employees" ADD COLUMN "deleted_at" DATETIME;']}
-    assert [s for step in result["steps"] for o in step["operations"] for s in o["statements"]] == \
-        result["statements"]
-    assert result["app_migrations"] == ["20250126_120000_add_soft_delete", "20260128_120000_add_contract_history",
-                                        "20260203_120000_make_employee_fields_optional"]
+    assert first == {
+        "operation": "add column employees.deleted_at",
+        "applied": True,
+        "statements": ['ALTER TABLE "employees" ADD COLUMN "deleted_at" DATETIME;'],
+    }
+    assert [s for step in result["steps"] for o in step["operations"] for s in o["statements"]] == result["statements"]
+    assert result["app_migrations"] == [
+        "20250126_120000_add_soft_delete",
+        "20260128_120000_add_contract_history",
+        "20260203_120000_make_employee_fields_optional",
+    ]
 
 
 def test_show_sql_names_what_is_already_there(install, capsys):

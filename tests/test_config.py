@@ -7,9 +7,11 @@ import json
 
 import pytest
 import yaml
-from hypothesis import given, settings as hyp_settings, strategies as st
-
 from conftest import file_digests
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
+
 from upgrader import errors
 from upgrader.cli import main
 from upgrader.config import load_converters, plan_config, read_settings, render_yaml
@@ -19,10 +21,14 @@ from upgrader.installation import locate
 from upgrader.upgrade import upgrade
 
 text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
-scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**9, 10**9), text,
-                    st.floats(allow_nan=False, allow_infinity=False))
-values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
-                                                       st.dictionaries(text, inner, max_size=4)), max_leaves=12)
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(-(10**9), 10**9), text, st.floats(allow_nan=False, allow_infinity=False)
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(text, inner, max_size=4)),
+    max_leaves=12,
+)
 positive = st.integers(1, 3650)
 names = st.lists(text.filter(lambda t: t != ""), min_size=1, max_size=6)
 
@@ -30,9 +36,11 @@ names = st.lists(text.filter(lambda t: t != ""), min_size=1, max_size=6)
 @st.composite
 def nested_settings(draw):
     critical = draw(positive)
-    settings = {"alerts": {"critical_days": critical, "warning_days": draw(st.integers(critical, 3650))},
-                "lock": {"timeout_minutes": draw(positive), "heartbeat_interval_seconds": draw(positive)},
-                "organization": {"roles": draw(names), "workspaces": draw(names)}}
+    settings = {
+        "alerts": {"critical_days": critical, "warning_days": draw(st.integers(critical, 3650))},
+        "lock": {"timeout_minutes": draw(positive), "heartbeat_interval_seconds": draw(positive)},
+        "organization": {"roles": draw(names), "workspaces": draw(names)},
+    }
     for key, value in draw(st.dictionaries(text.filter(lambda k: k not in settings), values, max_size=4)).items():
         settings[key] = value
     keys = draw(st.permutations(list(settings)))
@@ -60,20 +68,36 @@ def test_a_nested_json_file_converts_to_the_same_settings(tmp_path_factory, sett
 
 def test_the_flat_keys_no_release_read_are_kept_as_comments_never_activated(tmp_path):
     source = tmp_path / "config.json"
-    source.write_text(json.dumps({
-        "alert_thresholds_days": [90, 30, 60], "lock_timeout_minutes": 15,
-        "export_filename_template": "employés_{date}.xlsx", "roles": ["Préparateur", "Cariste"],
-        "workspaces": ["Quai", "Zone A"], "log_level": "INFO", "siret": "12345678900012"},
-        ensure_ascii=False), encoding="utf-8")
+    source.write_text(
+        json.dumps(
+            {
+                "alert_thresholds_days": [90, 30, 60],
+                "lock_timeout_minutes": 15,
+                "export_filename_template": "employés_{date}.xlsx",
+                "roles": ["Préparateur", "Cariste"],
+                "workspaces": ["Quai", "Zone A"],
+                "log_level": "INFO",
+                "siret": "12345678900012",
+            },
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
     plan = plan_config(source, 8, from_generation=4)
     assert [c.name for c in plan.converters] == ["c1_flat_to_nested", "c2_json_to_yaml"]
     g4_roles = ["Cariste", "Préparateur", "Magasinier", "Réceptionnaire", "Gestionnaire", "Chef d'équipe"]
-    assert plan.after == {"export_filename_template": "employés_{date}.xlsx", "log_level": "INFO",
-                          "siret": "12345678900012", "organization": {"roles": g4_roles}}
+    assert plan.after == {
+        "export_filename_template": "employés_{date}.xlsx",
+        "log_level": "INFO",
+        "siret": "12345678900012",
+        "organization": {"roles": g4_roles},
+    }
     assert yaml.safe_load(plan.new_text) == plan.after
-    assert ("# Not read by Wareflow EMS before this upgrade (flat key of the early template); "
-            "uncomment under alerts: as critical_days and warning_days to use it\n"
-            "# alert_thresholds_days: [90, 30, 60]\n") in plan.new_text
+    assert (
+        "# Not read by Wareflow EMS before this upgrade (flat key of the early template); "
+        "uncomment under alerts: as critical_days and warning_days to use it\n"
+        "# alert_thresholds_days: [90, 30, 60]\n"
+    ) in plan.new_text
     assert '# roles: ["Préparateur", "Cariste"]' in plan.new_text and "# lock_timeout_minutes: 15" in plan.new_text
 
 
@@ -127,8 +151,10 @@ def test_a_bad_settings_file_stops_the_upgrade_and_changes_nothing(install, caps
     assert file_digests(root) == before
 
 
-@pytest.mark.parametrize("generation,shape", [(1, "json-nested"), (2, "json-flat"), (3, "json-nested"),
-                                              (4, "json-flat"), (5, "yaml"), (7, "yaml")])
+@pytest.mark.parametrize(
+    "generation,shape",
+    [(1, "json-nested"), (2, "json-flat"), (3, "json-nested"), (4, "json-flat"), (5, "yaml"), (7, "yaml")],
+)
 def test_each_era_upgrades_with_its_settings_kept(install, generation, shape):
     root = install(generation)
     for name in ("config.json", "config.yaml"):
@@ -149,12 +175,14 @@ def test_each_era_upgrades_with_its_settings_kept(install, generation, shape):
 
 def test_a_failing_settings_write_undoes_the_database_too(install, capsys, monkeypatch):
     from conftest import content
+
     root = install(3)
     original = content(root)
     original_json = (root / "config.json").read_bytes()
 
     def full_disk(config):
         raise OSError(28, "No space left on device")
+
     monkeypatch.setattr("upgrader.upgrade._write_temps", full_disk)
     assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_NO_ROOM
     assert "backup made before this attempt" not in capsys.readouterr().err, "the original is still there"
@@ -166,7 +194,9 @@ def test_a_failing_settings_write_undoes_the_database_too(install, capsys, monke
 
 def test_a_failing_rename_of_the_old_settings_puts_everything_back(install, monkeypatch):
     import os
+
     from conftest import content
+
     root = install(1)
     original = content(root)
     real_replace = os.replace
@@ -175,6 +205,7 @@ def test_a_failing_rename_of_the_old_settings_puts_everything_back(install, monk
         if str(src).endswith("config.json"):
             raise OSError(5, "Input/output error")
         return real_replace(src, dst)
+
     monkeypatch.setattr("upgrader.journal.os.replace", refuse)
     with pytest.raises(errors.UpgradeError):
         upgrade(locate(root, environ={}))
@@ -221,5 +252,9 @@ def test_a_flat_value_the_app_would_refuse_is_kept_as_a_comment_not_refused(tmp_
 def test_a_g1_installation_without_settings_gets_its_code_constants_written(tmp_path):
     plan = plan_config(None, 8, from_generation=1, root=tmp_path)
     assert plan.new_path == tmp_path / "config.yaml"
-    assert yaml.safe_load(plan.new_text) == {"organization": {
-        "roles": ["Préparateur", "Réceptionnaire", "Cariste"], "workspaces": ["Quai", "Zone A", "Zone B", "Bureau"]}}
+    assert yaml.safe_load(plan.new_text) == {
+        "organization": {
+            "roles": ["Préparateur", "Réceptionnaire", "Cariste"],
+            "workspaces": ["Quai", "Zone A", "Zone B", "Bureau"],
+        }
+    }

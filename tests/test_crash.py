@@ -15,12 +15,12 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import CRASH_POINTS_TRIED, GENERATIONS, content, database, file_digests, is_run_log, query
+
+from upgrader.backup import verify_backup
 from upgrader.config import read_settings
 from upgrader.installation import locate
 from upgrader.journal import CRASH_ENV
-from upgrader.backup import verify_backup
 from upgrader.restore import restore
 from upgrader.upgrade import upgrade
 
@@ -34,8 +34,12 @@ KILLED = -KILL if os.name == "posix" else KILL
 #: Boundaries of the upgrade's phases, in order. Up to BEFORE_SWAP, every file but the database is
 #: byte-identical (the database has its WAL folded in: the same rows); "retired" is POSIX only.
 BEFORE_SWAP = ["wal_folded", "work_copied", "backup_done", "migrated", "held", "aside_linked"]
-PHASES = BEFORE_SWAP + ["journal_swapping", "placed_0", "placed_1", "swapped", "journal_committed"] + (
-    ["retired"] if os.name == "posix" else []) + ["backup_complete"]
+PHASES = (
+    BEFORE_SWAP
+    + ["journal_swapping", "placed_0", "placed_1", "swapped", "journal_committed"]
+    + (["retired"] if os.name == "posix" else [])
+    + ["backup_complete"]
+)
 #: Generations whose era's config.json becomes config.yaml: two more files in the swap (then the manifest).
 JSON_ERA = {1, 2, 3, 4}
 SEED = 20261124
@@ -51,17 +55,25 @@ def operation_points(catalog, generation: int) -> list[str]:
 
 def crash_cases() -> list[tuple[int, str]]:
     from upgrader.loader import load_catalog
+
     catalog = load_catalog()
-    return [(g, point) for g in GENERATIONS
-            for point in PHASES + (["placed_2", "placed_3"] if g in JSON_ERA else []) + operation_points(catalog, g)]
+    return [
+        (g, point)
+        for g in GENERATIONS
+        for point in PHASES + (["placed_2", "placed_3"] if g in JSON_ERA else []) + operation_points(catalog, g)
+    ]
 
 
 def run_upgrader(root: Path, env_point: str | None = None, kill_after: float | None = None) -> int:
     env = dict(os.environ)
     if env_point:
         env[CRASH_ENV] = env_point
-    process = subprocess.Popen([sys.executable, "-m", "upgrader", "--data-dir", str(root), "--yes"],
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "upgrader", "--data-dir", str(root), "--yes"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     if kill_after is not None:
         time.sleep(kill_after)
         try:
@@ -73,8 +85,9 @@ def run_upgrader(root: Path, env_point: str | None = None, kill_after: float | N
 
 def user_files(root: Path) -> dict[str, str]:
     """Every file but backups and wems-upgrade's own working files (a crash may leave those)."""
-    return {name: digest for name, digest in file_digests(root, except_backups=True).items()
-            if "wems-upgrade" not in name}
+    return {
+        name: digest for name, digest in file_digests(root, except_backups=True).items() if "wems-upgrade" not in name
+    }
 
 
 def settings(root: Path) -> dict:
@@ -92,8 +105,14 @@ def assert_converges(root: Path, upgraded: tuple, original: tuple | None = None)
     result = upgrade(locate(root, environ={}))
     assert result.status in ("upgraded", "up_to_date")
     assert (content(root), settings(root)) == upgraded
-    leftovers = [p.name for p in root.rglob("*") if "wems-upgrade" in p.name and "backups" not in p.parts
-                 and not p.name.endswith(".before-wems-upgrade") and not is_run_log(p)]
+    leftovers = [
+        p.name
+        for p in root.rglob("*")
+        if "wems-upgrade" in p.name
+        and "backups" not in p.parts
+        and not p.name.endswith(".before-wems-upgrade")
+        and not is_run_log(p)
+    ]
     assert leftovers == []
     assert_backups_complete(root, original)
 
@@ -105,7 +124,8 @@ def assert_backups_complete(root: Path, original: tuple | None) -> None:
     assert len(folders) == 1, f"one complete backup, no incomplete one: {[f.name for f in folders]}"
     backup = verify_backup(folders[0])
     assert sorted(p.name for p in folders[0].iterdir() if p.is_file()) == sorted(
-        [f["name"] for f in backup.manifest["files"] if "/" not in f["name"]] + ["manifest.json"])
+        [f["name"] for f in backup.manifest["files"] if "/" not in f["name"]] + ["manifest.json"]
+    )
     if os.name == "posix":
         assert {stat.S_IMODE(p.stat().st_mode) for p in folders[0].rglob("*") if p.is_file()} == {0o600}
     if original:
@@ -119,6 +139,7 @@ def assert_backups_complete(root: Path, original: tuple | None) -> None:
 def upgraded_state(templates, tmp_path_factory):
     """(content, settings) of each generation's installation after a clean upgrade."""
     import shutil
+
     made = {}
 
     def get(generation: int) -> tuple:
@@ -128,12 +149,14 @@ def upgraded_state(templates, tmp_path_factory):
             upgrade(locate(root, environ={}))
             made[generation] = (content(root), settings(root))
         return made[generation]
+
     return get
 
 
 @pytest.mark.parametrize("generation,point", crash_cases())
 def test_a_kill_at_a_step_boundary_leaves_before_or_after_and_a_rerun_converges(
-        install, upgraded_state, generation, point):
+    install, upgraded_state, generation, point
+):
     root = install(generation)
     original_files, original = user_files(root), (content(root), settings(root))
     code = run_upgrader(root, env_point=point)
@@ -142,8 +165,9 @@ def test_a_kill_at_a_step_boundary_leaves_before_or_after_and_a_rerun_converges(
     assert_before_or_after(root, original, upgraded_state(generation))
     if point in BEFORE_SWAP or point.startswith("operation_"):
         assert content(root) == original[0]
-        assert without_database(user_files(root)) == without_database(original_files), \
+        assert without_database(user_files(root)) == without_database(original_files), (
             "before the swap, every other file is byte-for-byte as it was"
+        )
     assert_converges(root, upgraded_state(generation), original)
 
 
@@ -176,8 +200,7 @@ def test_a_kill_at_random_moments_leaves_before_or_after(install, upgraded_state
         assert_converges(root, upgraded_state(generation))
 
 
-RESTORE_POINTS = ["restore_saved", "journal_swapping", "placed_0", "placed_1", "restore_swapped",
-                  "journal_committed"]
+RESTORE_POINTS = ["restore_saved", "journal_swapping", "placed_0", "placed_1", "restore_swapped", "journal_committed"]
 
 
 @pytest.mark.parametrize("point", RESTORE_POINTS)
@@ -187,8 +210,11 @@ def test_a_kill_during_a_restore_leaves_before_or_restored(install, point):
     backup = upgrade(locate(root, environ={})).backup.folder
     upgraded = (content(root), settings(root))
     env = dict(os.environ, **{CRASH_ENV: point})
-    code = subprocess.run([sys.executable, "-m", "upgrader", "--data-dir", str(root), "--restore",
-                           str(backup), "--yes"], env=env, capture_output=True).returncode
+    code = subprocess.run(
+        [sys.executable, "-m", "upgrader", "--data-dir", str(root), "--restore", str(backup), "--yes"],
+        env=env,
+        capture_output=True,
+    ).returncode
     assert code == KILLED, f"crash point {point} was never reached (exit {code})"
     CRASH_POINTS_TRIED.append(f"restore:{point}")
     assert (content(root), settings(root)) in (upgraded, original)
@@ -200,6 +226,7 @@ def test_a_kill_during_a_restore_leaves_before_or_restored(install, point):
 
 def test_an_app_started_after_a_crash_before_any_file_was_placed_does_not_block(install, upgraded_state):
     from test_in_use import add_lock
+
     root = install(3)
     assert run_upgrader(root, env_point="journal_swapping") == KILLED
     add_lock(root, minutes_ago=30)
@@ -214,12 +241,14 @@ def test_a_crash_mid_swap_then_the_app_writing_the_new_database_is_never_undone(
     (so the swap cannot be finished either), the upgrader stops and changes nothing."""
     root = install(2)
     assert run_upgrader(root, "placed_0") == KILLED
-    writer = ("import apsw, os, sys\n"
-              "c = apsw.Connection(sys.argv[1])\n"
-              "c.execute('PRAGMA journal_mode=WAL').fetchall()\n"
-              "c.execute(\"UPDATE employees SET first_name = 'Written after the crash' WHERE rowid = "
-              "(SELECT min(rowid) FROM employees)\")\n"
-              "os._exit(0)\n")
+    writer = (
+        "import apsw, os, sys\n"
+        "c = apsw.Connection(sys.argv[1])\n"
+        "c.execute('PRAGMA journal_mode=WAL').fetchall()\n"
+        "c.execute(\"UPDATE employees SET first_name = 'Written after the crash' WHERE rowid = "
+        '(SELECT min(rowid) FROM employees)")\n'
+        "os._exit(0)\n"
+    )
     subprocess.run([sys.executable, "-c", writer, str(database(root))], check=True)
     assert Path(f"{database(root)}-wal").stat().st_size > 0
     (root / "config.json").write_text((root / "config.json").read_text(encoding="utf-8") + " ", encoding="utf-8")

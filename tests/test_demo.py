@@ -55,8 +55,9 @@ def dump(db):
 def built(request, tmp_path_factory):
     """(generation, root, read-only connection) of an installation left with a pending -wal."""
     root = tmp_path_factory.mktemp(f"g{request.param}")
-    db = create_installation(root, request.param, employees=EMPLOYEES, years=YEARS,
-                             visits_per_year=VISITS_PER_YEAR, seed=7)
+    db = create_installation(
+        root, request.param, employees=EMPLOYEES, years=YEARS, visits_per_year=VISITS_PER_YEAR, seed=7
+    )
     conn = connect(db, read_only=True)
     yield request.param, root, conn
     conn.close()
@@ -130,7 +131,7 @@ def test_document_paths_are_null_only_where_allowed(built):
 
 def test_names_are_accented(built):
     _, _, conn = built
-    names = "".join(f + l for f, l in conn.execute("SELECT first_name, last_name FROM employees"))
+    names = "".join(first + last for first, last in conn.execute("SELECT first_name, last_name FROM employees"))
     assert any(ch in names for ch in "éèëïçâêôÉ")
 
 

@@ -6,8 +6,8 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
 from conftest import file_digests
+
 from upgrader.cli import main
 from upgrader.installation import locate
 from upgrader.upgrade import upgrade
@@ -26,8 +26,9 @@ def test_a_dry_run_writes_nothing_and_predicts_the_real_run(install, generation)
     assert file_digests(root) == before
     assert temp_leftovers() == temps
     real = upgrade(locate(root, environ={}))
-    assert [(o.step.label, o.operation, o.applied) for o in preview.outcomes] == \
-           [(o.step.label, o.operation, o.applied) for o in real.outcomes]
+    assert [(o.step.label, o.operation, o.applied) for o in preview.outcomes] == [
+        (o.step.label, o.operation, o.applied) for o in real.outcomes
+    ]
     assert [(c.name, c.ok, c.detail) for c in preview.checks] == [(c.name, c.ok, c.detail) for c in real.checks]
 
 

@@ -25,12 +25,20 @@ def _roles(second: str) -> list[str]:
 
 def _defaults(generation: int) -> dict:
     if generation == 1:
-        return {"alerts": dict(ALERTS), "lock": dict(LOCK),
-                "organization": {"roles": ["Préparateur", "Réceptionnaire", "Cariste"],
-                                 "workspaces": ["Quai", "Zone A", "Zone B", "Bureau"]}}
+        return {
+            "alerts": dict(ALERTS),
+            "lock": dict(LOCK),
+            "organization": {
+                "roles": ["Préparateur", "Réceptionnaire", "Cariste"],
+                "workspaces": ["Quai", "Zone A", "Zone B", "Bureau"],
+            },
+        }
     second = "Préparateur" if generation <= 5 else "Préparateur de commandes"
-    return {"alerts": dict(ALERTS), "lock": dict(LOCK),
-            "organization": {"roles": _roles(second), "workspaces": list(WORKSPACES)}}
+    return {
+        "alerts": dict(ALERTS),
+        "lock": dict(LOCK),
+        "organization": {"roles": _roles(second), "workspaces": list(WORKSPACES)},
+    }
 
 
 def _names_read(generation: int) -> tuple[str, ...]:

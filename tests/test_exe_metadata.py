@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from test_binary import ROOT, _sources_newer_than, binary, builder  # noqa: F401  (binary: the fixture)
+
 from upgrader import __version__
 
 
@@ -84,10 +84,17 @@ def _version_resource(path: Path) -> tuple[dict[str, str], tuple[int, ...], tupl
                 for icon in kind.directory.entries:
                     data_entry = icon.directory.entries[0].data.struct
                     data = pe.get_data(data_entry.OffsetToData, data_entry.Size)
-                    icons.append(struct.unpack_from("<i", data, 4)[0] if data[:4] != b"\x89PNG"
-                                 else struct.unpack_from(">I", data, 16)[0])
-        return (strings, four(fixed.FileVersionMS, fixed.FileVersionLS),
-                four(fixed.ProductVersionMS, fixed.ProductVersionLS), sorted(icons))
+                    icons.append(
+                        struct.unpack_from("<i", data, 4)[0]
+                        if data[:4] != b"\x89PNG"
+                        else struct.unpack_from(">I", data, 16)[0]
+                    )
+        return (
+            strings,
+            four(fixed.FileVersionMS, fixed.FileVersionLS),
+            four(fixed.ProductVersionMS, fixed.ProductVersionLS),
+            sorted(icons),
+        )
     finally:
         pe.close()
 

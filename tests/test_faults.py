@@ -9,10 +9,9 @@ import subprocess
 from collections import namedtuple
 from pathlib import Path
 
-import apsw
 import pytest
-
 from conftest import content, file_digests
+
 from upgrader import errors
 from upgrader.cli import main
 from upgrader.journal import FileSwap, Replacement
@@ -36,6 +35,7 @@ def test_an_io_error_while_writing_the_copy_changes_nothing(install, capsys, mon
     def failing_copy(source, dest, progress=None):
         Path(dest).write_bytes(b"SQLite format 3\x00 half written")
         raise OSError(5, "Input/output error")
+
     monkeypatch.setattr("upgrader.upgrade.copy_file", failing_copy)
     assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_ROLLED_BACK
     assert "could not be read or written" in capsys.readouterr().err
@@ -45,8 +45,11 @@ def test_an_io_error_while_writing_the_copy_changes_nothing(install, capsys, mon
 
 def user_files(root: Path) -> dict:
     """Every file but the database's (the upgrade folds the WAL into it: same rows, other bytes) and backups."""
-    return {name: digest for name, digest in file_digests(root, except_backups=True).items()
-            if not Path(name).name.startswith("employee_manager.db")}
+    return {
+        name: digest
+        for name, digest in file_digests(root, except_backups=True).items()
+        if not Path(name).name.startswith("employee_manager.db")
+    }
 
 
 def test_a_file_that_cannot_be_replaced_is_put_back(install, capsys, monkeypatch):
@@ -58,6 +61,7 @@ def test_a_file_that_cannot_be_replaced_is_put_back(install, capsys, monkeypatch
         if str(dst).endswith("employee_manager.db") and str(src).endswith(".tmp"):
             raise PermissionError(13, "The process cannot access the file because it is being used")
         return real_replace(src, dst)
+
     monkeypatch.setattr("upgrader.journal.os.replace", refuse_database)
     assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_IN_USE
     assert "another program has it open" in capsys.readouterr().err
@@ -72,15 +76,25 @@ def test_a_failed_swap_of_several_files_puts_every_one_back(tmp_path, monkeypatc
     temps = [tmp_path / f"{t.name}.new" for t in targets]
     temps[0].write_text("new a", encoding="utf-8")
     temps[2].write_text("new yaml", encoding="utf-8")
-    swap = FileSwap(targets[0], [Replacement(str(targets[0]), str(temps[0]), f"{targets[0]}.old"),
-                                 Replacement(str(targets[1]), None, f"{targets[1]}.old"),
-                                 Replacement(str(targets[2]), str(temps[2]), f"{targets[2]}.old")],
-                    [temps[0], temps[2]])
+    swap = FileSwap(
+        targets[0],
+        [
+            Replacement(str(targets[0]), str(temps[0]), f"{targets[0]}.old"),
+            Replacement(str(targets[1]), None, f"{targets[1]}.old"),
+            Replacement(str(targets[2]), str(temps[2]), f"{targets[2]}.old"),
+        ],
+        [temps[0], temps[2]],
+    )
     swap.prepare()
     real_replace = os.replace
-    monkeypatch.setattr("upgrader.journal.os.replace",
-                        lambda s, d: (_ for _ in ()).throw(OSError(28, "No space left on device"))
-                        if str(d).endswith("config.yaml") else real_replace(s, d))
+    monkeypatch.setattr(
+        "upgrader.journal.os.replace",
+        lambda s, d: (
+            (_ for _ in ()).throw(OSError(28, "No space left on device"))
+            if str(d).endswith("config.yaml")
+            else real_replace(s, d)
+        ),
+    )
     with pytest.raises(OSError):
         swap.swap()
     assert targets[0].read_text(encoding="utf-8") == "old a"
@@ -96,8 +110,10 @@ def small_disk(tmp_path):
         pytest.skip("a small file system is mounted with POSIX mount (full disks on Windows: see test_windows_files)")
     mount = tmp_path / "disk"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
-                      capture_output=True).returncode != 0:
+    if (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True).returncode
+        != 0
+    ):
         pytest.skip("this machine does not allow mounting a small file system")
     yield mount
     subprocess.run(["umount", "-l", str(mount)], capture_output=True)
@@ -144,6 +160,7 @@ def test_an_aside_that_cannot_be_deleted_after_the_commit_is_only_logged(install
     from upgrader import journal
     from upgrader.installation import locate
     from upgrader.upgrade import upgrade
+
     root = install(5)
     real, calls = journal.remove_quietly, []
 
@@ -155,6 +172,7 @@ def test_an_aside_that_cannot_be_deleted_after_the_commit_is_only_logged(install
                 if len(calls) > 1:
                     raise PermissionError(13, "used by another process")
         real(*paths)
+
     monkeypatch.setattr(journal, "remove_quietly", stubborn)
     result = upgrade(locate(root, environ={}), backup=False)
     assert result.status == "upgraded"
@@ -165,6 +183,7 @@ def test_a_rollback_that_fails_half_way_keeps_the_journal_and_the_next_run_finis
     from upgrader import journal
     from upgrader.installation import locate
     from upgrader.upgrade import upgrade
+
     root = install(1)
     real_replace = os.replace
 
@@ -172,12 +191,14 @@ def test_a_rollback_that_fails_half_way_keeps_the_journal_and_the_next_run_finis
         if str(dst).endswith("config.yaml"):
             raise OSError(5, "Input/output error")
         return real_replace(src, dst)
+
     monkeypatch.setattr("upgrader.journal.os.replace", config_fails)
     monkeypatch.setattr(journal, "_put_back", lambda aside, target: (_ for _ in ()).throw(OSError(5, "I/O")))
     with pytest.raises(errors.Unfinished, match="some are new, some old") as failed:
         upgrade(locate(root, environ={}))
-    assert (failed.value.exit_code, failed.value.status) == (errors.EXIT_UNFINISHED, "unfinished"), \
+    assert (failed.value.exit_code, failed.value.status) == (errors.EXIT_UNFINISHED, "unfinished"), (
         "the database is already new: never reported as rolled back"
+    )
     assert journal.journal_path(root / "data" / "employee_manager.db").exists()
     monkeypatch.undo()
     result = upgrade(locate(root, environ={}))

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import apsw
 import pytest
-
 from conftest import database, execute, file_digests
+
 from upgrader import errors
 from upgrader.backup import MANIFEST, list_backups
 from upgrader.cli import main
@@ -79,6 +79,7 @@ def edit_schema(db: Path, old: str, new: str, sql: str) -> None:
 
 # --- a damaged installation is the installation's fault, not the backup's ---------------------
 
+
 def _corrupt_a_table_page(db: Path) -> None:
     with closing(apsw.Connection(str(db))) as conn:
         (root_page,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'caces'").fetchone()
@@ -91,12 +92,18 @@ def _corrupt_a_table_page(db: Path) -> None:
 DAMAGE = {
     "corrupt pages": lambda db: _corrupt_a_table_page(db),
     "NULL in a NOT NULL column": lambda db: edit_schema(
-        db, '"kind" VARCHAR(255) NOT NULL', '"kind" VARCHAR(255)',
-        "UPDATE caces SET kind = NULL WHERE rowid = (SELECT min(rowid) FROM caces)"),
+        db,
+        '"kind" VARCHAR(255) NOT NULL',
+        '"kind" VARCHAR(255)',
+        "UPDATE caces SET kind = NULL WHERE rowid = (SELECT min(rowid) FROM caces)",
+    ),
     "duplicate in a UNIQUE index": lambda db: edit_schema(
-        db, 'CREATE UNIQUE INDEX "employee_external_id"', 'CREATE INDEX "employee_external_id"',
+        db,
+        'CREATE UNIQUE INDEX "employee_external_id"',
+        'CREATE INDEX "employee_external_id"',
         "UPDATE employees SET external_id = (SELECT max(external_id) FROM employees) "
-        "WHERE rowid = (SELECT min(rowid) FROM employees)"),
+        "WHERE rowid = (SELECT min(rowid) FROM employees)",
+    ),
 }
 
 
@@ -125,14 +132,17 @@ def test_a_damaged_database_is_blamed_on_the_installation_without_a_backup_too(i
 
 # --- a change cut short (a hot -journal) -----------------------------------------------------
 
+
 def _leave_hot_journal(db: Path) -> None:
     """A process that dies in the middle of a write leaves a -journal SQLite must roll back."""
-    script = ("import apsw, os, sys\n"
-              "conn = apsw.Connection(sys.argv[1])\n"
-              "conn.execute('PRAGMA cache_size=1')\n"
-              "conn.execute('BEGIN')\n"
-              "conn.execute(\"UPDATE employees SET first_name = 'TORN' || hex(randomblob(2000))\")\n"
-              "os._exit(0)\n")
+    script = (
+        "import apsw, os, sys\n"
+        "conn = apsw.Connection(sys.argv[1])\n"
+        "conn.execute('PRAGMA cache_size=1')\n"
+        "conn.execute('BEGIN')\n"
+        "conn.execute(\"UPDATE employees SET first_name = 'TORN' || hex(randomblob(2000))\")\n"
+        "os._exit(0)\n"
+    )
     subprocess.run([sys.executable, "-c", script, str(db)], check=True)
     assert Path(f"{db}-journal").read_bytes()[:8] == bytes.fromhex("d9d505f920a163d7"), "a hot journal"
 
@@ -149,6 +159,7 @@ def test_a_change_cut_short_is_reported_by_dry_run_and_status(install, capsys, m
 
 # --- inputs that crashed ------------------------------------------------------------------
 
+
 def test_a_database_path_longer_than_sqlite_accepts_is_refused(install, tmp_path, capsys):
     root = install(8)
     deep = tmp_path.joinpath(*["d" * 200] * 6)
@@ -163,8 +174,9 @@ def test_a_database_path_longer_than_sqlite_accepts_is_refused(install, tmp_path
 
 
 def _heartbeat(root: Path, when: str) -> None:
-    execute(root, "INSERT INTO app_locks VALUES ('z', 'PC-QUAI', 'helene', '2026-01-01 08:00:00', "
-                  f"'{when}', 42, '2.3.2')")
+    execute(
+        root, f"INSERT INTO app_locks VALUES ('z', 'PC-QUAI', 'helene', '2026-01-01 08:00:00', '{when}', 42, '2.3.2')"
+    )
 
 
 @pytest.mark.parametrize("offset", [timedelta(0), timedelta(hours=-5), timedelta(hours=9)])
@@ -185,14 +197,14 @@ def test_an_old_heartbeat_written_with_a_utc_offset_is_only_stale(install, capsy
 
 
 HISTORY = {
-    "text generation": 'CREATE TABLE wems_upgrade_history (id INTEGER PRIMARY KEY, generation TEXT, step TEXT, '
-                       'upgrader_version TEXT); INSERT INTO wems_upgrade_history VALUES (1, \'g9\', \'g9_x\', \'9\')',
+    "text generation": "CREATE TABLE wems_upgrade_history (id INTEGER PRIMARY KEY, generation TEXT, step TEXT, "
+    "upgrader_version TEXT); INSERT INTO wems_upgrade_history VALUES (1, 'g9', 'g9_x', '9')",
     "missing columns": "CREATE TABLE wems_upgrade_history (id INTEGER PRIMARY KEY, note TEXT); "
-                       "INSERT INTO wems_upgrade_history VALUES (1, 'hello')",
-    "NULL generation": 'CREATE TABLE wems_upgrade_history (id INTEGER PRIMARY KEY, run_at TEXT, '
-                       'upgrader_version TEXT, generation INTEGER, step TEXT, checksum TEXT, '
-                       'operations_applied INTEGER, operations_skipped INTEGER); '
-                       "INSERT INTO wems_upgrade_history (id, generation) VALUES (1, NULL)",
+    "INSERT INTO wems_upgrade_history VALUES (1, 'hello')",
+    "NULL generation": "CREATE TABLE wems_upgrade_history (id INTEGER PRIMARY KEY, run_at TEXT, "
+    "upgrader_version TEXT, generation INTEGER, step TEXT, checksum TEXT, "
+    "operations_applied INTEGER, operations_skipped INTEGER); "
+    "INSERT INTO wems_upgrade_history (id, generation) VALUES (1, NULL)",
 }
 
 
@@ -205,12 +217,15 @@ def test_a_history_table_of_another_shape_is_refused_as_unknown(install, capsys,
     assert "wems_upgrade_history" in text
 
 
-@pytest.mark.parametrize("name,text", [
-    ("config.json", '{"a": ' * 5000 + "1" + "}" * 5000),
-    ("config.json", "[" * 100000 + "]" * 100000),
-    ("config.yaml", "a: " + "[" * 5000 + "]" * 5000 + "\n"),
-    ("config.yaml", "".join(f"{'  ' * i}k{i}:\n" for i in range(150)) + "  " * 150 + "v: 1\n"),
-])
+@pytest.mark.parametrize(
+    "name,text",
+    [
+        ("config.json", '{"a": ' * 5000 + "1" + "}" * 5000),
+        ("config.json", "[" * 100000 + "]" * 100000),
+        ("config.yaml", "a: " + "[" * 5000 + "]" * 5000 + "\n"),
+        ("config.yaml", "".join(f"{'  ' * i}k{i}:\n" for i in range(150)) + "  " * 150 + "v: 1\n"),
+    ],
+)
 def test_settings_nested_too_deeply_are_refused(install, capsys, name, text):
     root = install(8)
     (root / "config.yaml").unlink()
@@ -220,12 +235,15 @@ def test_settings_nested_too_deeply_are_refused(install, capsys, name, text):
     assert "nested more than 100 levels" in message_text and "line" in message_text
 
 
-@pytest.mark.parametrize("name,text,line", [
-    ("config.json", '{\n  "lock": {\n    "timeout_minutes": 1' + "0" * 5000 + "\n  }\n}\n", 3),
-    ("config.json", '{\n  "lock": {\n    "timeout_minutes": 1' + "0" * 400 + "\n  }\n}\n", 3),
-    ("config.yaml", "lock:\n  timeout_minutes: 1" + "0" * 5000 + "\n", 2),
-    ("config.yaml", "alerts:\n  critical_days: 1\n  warning_days: 1" + "0" * 30 + "\n", 3),
-])
+@pytest.mark.parametrize(
+    "name,text,line",
+    [
+        ("config.json", '{\n  "lock": {\n    "timeout_minutes": 1' + "0" * 5000 + "\n  }\n}\n", 3),
+        ("config.json", '{\n  "lock": {\n    "timeout_minutes": 1' + "0" * 400 + "\n  }\n}\n", 3),
+        ("config.yaml", "lock:\n  timeout_minutes: 1" + "0" * 5000 + "\n", 2),
+        ("config.yaml", "alerts:\n  critical_days: 1\n  warning_days: 1" + "0" * 30 + "\n", 3),
+    ],
+)
 def test_a_huge_number_in_the_settings_is_refused_at_its_line(install, capsys, name, text, line):
     root = install(8)
     (root / "config.yaml").unlink()
@@ -244,6 +262,7 @@ def test_a_nul_character_in_env_is_refused(install, capsys):
 
 
 # --- backups and restores -------------------------------------------------------------------
+
 
 @pytest.fixture
 def backed_up(install, capsys):
@@ -303,6 +322,7 @@ def test_a_backup_of_another_programs_database_is_refused(backed_up, capsys, tmp
         manifest["row_counts"] = counts
         entry = next(f for f in manifest["files"] if f["role"] == "database")
         entry.update(size=db.stat().st_size, sha256=hashlib.sha256(db.read_bytes()).hexdigest())
+
     _rewrite_manifest(folder, consistent)
     code, text = refused_both_ways(root, capsys, "--restore", str(folder))
     assert code == errors.EXIT_BAD_BACKUP, text
@@ -318,9 +338,11 @@ def test_to_version_with_restore_is_a_usage_error(backed_up, capsys):
 
 # --- an interrupted backup ------------------------------------------------------------------
 
+
 def _interrupted_backup(root: Path) -> Path:
     """What a run killed while copying the database leaves: a folder of ours, a copy, no manifest."""
     from upgrader.backup import INCOMPLETE_MARKER
+
     folder = root / "backups" / "before_upgrade_g8_20260101-120000"
     folder.mkdir(parents=True)
     (folder / INCOMPLETE_MARKER).write_text("", encoding="utf-8")
@@ -355,6 +377,7 @@ def test_the_next_upgrade_removes_an_interrupted_backup(install, capsys):
 def test_a_backup_being_made_by_another_upgrader_is_not_removed(install, capsys):
     from upgrader.backup import INCOMPLETE_MARKER
     from upgrader.locks import hold_file_lock
+
     root = install(7)
     folder = _interrupted_backup(root)
     with hold_file_lock(folder / INCOMPLETE_MARKER):
@@ -364,6 +387,7 @@ def test_a_backup_being_made_by_another_upgrader_is_not_removed(install, capsys)
 
 
 # --- the log and the disk -------------------------------------------------------------------
+
 
 class _FullDisk:
     """A log file on a full disk: every write and flush fails with ENOSPC."""
@@ -389,6 +413,7 @@ def test_a_log_that_cannot_be_written_never_changes_the_outcome(install, capsys,
 
 def test_a_full_disk_is_exit_10_even_when_the_log_cannot_be_written(install, capsys, monkeypatch):
     from collections import namedtuple
+
     root = install(1)
     usage = namedtuple("usage", "total used free")
     monkeypatch.setattr("logging.FileHandler._open", lambda self: _FullDisk())
@@ -398,6 +423,7 @@ def test_a_full_disk_is_exit_10_even_when_the_log_cannot_be_written(install, cap
 
 
 # --- the command line -----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("content", [None, b"\xff\xfe s\x00i\x00t\x00e\x00", "folder"])
 def test_an_unreadable_sites_file_is_one_json_error(tmp_path, capsys, content):
@@ -425,8 +451,10 @@ def test_a_refused_demo_folder_is_one_json_error(tmp_path, capsys, kind):
 
 # --- settings files -------------------------------------------------------------------------
 
+
 def test_an_empty_json_object_means_the_apps_defaults_and_is_converted(install, capsys):
     import yaml
+
     root = install(3)
     (root / "config.json").write_text("{}\n", encoding="utf-8")
     assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_OK
@@ -436,12 +464,15 @@ def test_an_empty_json_object_means_the_apps_defaults_and_is_converted(install, 
     assert (root / "config.json.before-wems-upgrade").read_text(encoding="utf-8") == "{}\n"
 
 
-@pytest.mark.parametrize("name,text,line", [
-    ("config.json", '{\n  "lock": {"timeout_minutes": 5},\n  "lock": {"timeout_minutes": 9}\n}\n', 3),
-    ("config.json", '{\n  "alerts": {\n    "critical_days": 5,\n    "critical_days": 6\n  }\n}\n', 4),
-    ("config.yaml", "alerts:\n  critical_days: 5\n  warning_days: 30\n  critical_days: 6\n", 4),
-    ("config.yaml", "lock:\n  timeout_minutes: 5\nlock:\n  timeout_minutes: 9\n", 3),
-])
+@pytest.mark.parametrize(
+    "name,text,line",
+    [
+        ("config.json", '{\n  "lock": {"timeout_minutes": 5},\n  "lock": {"timeout_minutes": 9}\n}\n', 3),
+        ("config.json", '{\n  "alerts": {\n    "critical_days": 5,\n    "critical_days": 6\n  }\n}\n', 4),
+        ("config.yaml", "alerts:\n  critical_days: 5\n  warning_days: 30\n  critical_days: 6\n", 4),
+        ("config.yaml", "lock:\n  timeout_minutes: 5\nlock:\n  timeout_minutes: 9\n", 3),
+    ],
+)
 def test_a_key_written_twice_in_the_settings_is_refused(install, capsys, name, text, line):
     root = install(4 if name == "config.json" else 8)
     for old in ("config.json", "config.yaml"):

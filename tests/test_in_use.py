@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime, timedelta
 
 from conftest import database, execute, file_digests, query
+
 from upgrader import errors
 from upgrader.cli import main
 from upgrader.installation import locate
@@ -16,8 +17,10 @@ from upgrader.locks import installation_lock
 
 def add_lock(root, minutes_ago: float, host: str = "PC-QUAI-02", user: str = "hgérard") -> None:
     beat = (datetime.now() - timedelta(minutes=minutes_ago)).isoformat(sep=" ")
-    execute(root, f"INSERT INTO app_locks VALUES ('{uuid.uuid4().hex}', '{host}', '{user}', "
-                  f"'{beat}', '{beat}', 4242, '2.1.4')")
+    execute(
+        root,
+        f"INSERT INTO app_locks VALUES ('{uuid.uuid4().hex}', '{host}', '{user}', '{beat}', '{beat}', 4242, '2.1.4')",
+    )
 
 
 def test_a_fresh_heartbeat_means_the_app_is_open_and_is_refused(install, capsys):
@@ -62,6 +65,7 @@ def test_two_upgraders_started_at_once_never_race(install):
 
 def test_a_database_locked_by_another_program_is_refused(install, capsys):
     import apsw
+
     root = install(5)
     holder = apsw.Connection(str(database(root)))
     try:
@@ -78,6 +82,7 @@ def test_a_database_locked_by_another_program_is_refused(install, capsys):
 
 def test_a_database_another_program_merely_has_open_is_not_replaced(install, capsys):
     import apsw
+
     root = install(6)
     app = apsw.Connection(str(database(root)))
     try:

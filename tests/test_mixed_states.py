@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import execute, query, table_rows
+
 from upgrader.installation import locate
 from upgrader.upgrade import upgrade
 
@@ -28,8 +28,9 @@ def open_with_newer_app(catalog, root, *generations: int) -> None:
 MIXED = [(1, (5,), 1), (1, (5, 7), 1), (2, (7,), 2), (4, (5, 7), 5), (5, (7,), 5), (6, (7,), 7)]
 
 
-@pytest.mark.parametrize("generation,newer,detected", MIXED,
-                         ids=[f"g{g}+tables-of-{'-'.join(map(str, n))}" for g, n, _d in MIXED])
+@pytest.mark.parametrize(
+    "generation,newer,detected", MIXED, ids=[f"g{g}+tables-of-{'-'.join(map(str, n))}" for g, n, _d in MIXED]
+)
 def test_an_old_database_opened_by_a_newer_app_upgrades(install, catalog, generation, newer, detected):
     root = install(generation)
     open_with_newer_app(catalog, root, *newer)
@@ -44,8 +45,11 @@ def test_an_old_database_opened_by_a_newer_app_upgrades(install, catalog, genera
 
 def test_a_column_added_by_hand_is_kept_with_its_data(install):
     root = install(2)
-    execute(root, 'ALTER TABLE "employees" ADD COLUMN "phone" VARCHAR(255);'
-                  "UPDATE employees SET phone = '+33 6 12 34 56 78' WHERE rowid % 2 = 0")
+    execute(
+        root,
+        'ALTER TABLE "employees" ADD COLUMN "phone" VARCHAR(255);'
+        "UPDATE employees SET phone = '+33 6 12 34 56 78' WHERE rowid % 2 = 0",
+    )
     phones = query(root, "SELECT id, phone FROM employees ORDER BY id")
     result = upgrade(locate(root, environ={}))
     skipped = [o.operation.describe() for o in result.outcomes if not o.applied]
@@ -108,9 +112,10 @@ def test_a_crashed_v2_app_then_the_soft_delete_script_on_a_g1_database(install, 
     result = upgrade(locate(root, environ={}))
     assert result.plan.current.generation == 1
     carried = [o for o in result.outcomes if o.operation.kind == "rebuild" and o.operation.target == "caces"]
-    assert any("ADD COLUMN \"deleted_at\"" in s for s in carried[0].statements)
-    assert query(root, "SELECT id, deleted_at, deleted_by FROM caces WHERE deleted_at IS NOT NULL "
-                       "ORDER BY id") == deleted
+    assert any('ADD COLUMN "deleted_at"' in s for s in carried[0].statements)
+    assert (
+        query(root, "SELECT id, deleted_at, deleted_by FROM caces WHERE deleted_at IS NOT NULL ORDER BY id") == deleted
+    )
     assert all(c.ok for c in result.checks)
 
 

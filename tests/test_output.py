@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import database, execute, file_digests, query
+
 from upgrader import errors
 from upgrader.cli import main
 from upgrader.console import Console, ProgressBars, to_ascii
@@ -22,7 +22,8 @@ VARIABLE = [
     (re.compile(r"\d{8}-\d{6}(-\d+)?(_\d+)?"), "<STAMP>"),
     (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?( UTC)?"), "<DATE>"),
     (re.compile(r"\d+(\.\d+)? (bytes|KB|MB|GB)"), "<SIZE>"),
-    (re.compile(r"\(\d+\.\d s\)"), "(<T> s)"), (re.compile(r"about \d+ s"), "about <T> s"),
+    (re.compile(r"\(\d+\.\d s\)"), "(<T> s)"),
+    (re.compile(r"about \d+ s"), "about <T> s"),
     (re.compile(r"pytest-of-[^/]+/pytest-\d+/[^/\s]+"), "<TMP>"),
 ]
 
@@ -66,8 +67,11 @@ def broken_schema(root):
 
 
 def newer(root):
-    execute(root, "INSERT INTO migrations (name, batch, applied_at) VALUES "
-                  "('20270301_120000_add_payroll', 1, '2027-03-01 12:00:00')")
+    execute(
+        root,
+        "INSERT INTO migrations (name, batch, applied_at) VALUES "
+        "('20270301_120000_add_payroll', 1, '2027-03-01 12:00:00')",
+    )
 
 
 def not_a_database(root):
@@ -82,6 +86,7 @@ def bad_settings(root):
 
 def app_open(root):
     from test_in_use import add_lock
+
     add_lock(root, minutes_ago=0.2)
 
 
@@ -112,7 +117,11 @@ def test_every_screen_matches_its_snapshot(install, monkeypatch, screen, encodin
     assert (code == 0) == (not screen.startswith("refused"))
     text = shown.text(root)
     if encoding == "cp1252":
-        assert "✔" not in text and "[ok]" in text or screen.startswith("refused") or screen in ("nothing-to-do", "show-sql")
+        assert (
+            ("✔" not in text and "[ok]" in text)
+            or screen.startswith("refused")
+            or screen in ("nothing-to-do", "show-sql")
+        )
         assert "Traceback" not in text
     matches_snapshot(f"{screen}-{encoding}", text)
 
@@ -130,8 +139,23 @@ def test_json_for_an_upgrade_has_every_documented_field(install, capsys):
     root = install(4)
     assert main(["--yes", "--json", "--data-dir", str(root)]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert {"wems_upgrade", "status", "exit_code", "installation", "database", "from", "to", "steps",
-            "app_migrations_recorded", "backup", "checks", "config", "seconds", "error", "log"} <= result.keys()
+    assert {
+        "wems_upgrade",
+        "status",
+        "exit_code",
+        "installation",
+        "database",
+        "from",
+        "to",
+        "steps",
+        "app_migrations_recorded",
+        "backup",
+        "checks",
+        "config",
+        "seconds",
+        "error",
+        "log",
+    } <= result.keys()
     assert (result["status"], result["exit_code"]) == ("upgraded", 0)
     assert (result["from"]["generation"], result["to"]["generation"]) == ("g4", "g8")
     assert [s["generation"] for s in result["steps"]] == ["g5", "g6", "g7", "g8"]
@@ -139,10 +163,15 @@ def test_json_for_an_upgrade_has_every_documented_field(install, capsys):
     assert result["config"]["read_after"].endswith("config.yaml") and Path(result["log"]).is_file()
 
 
-@pytest.mark.parametrize("setup,status,code,reference", [
-    (None, "dry_run", 0, None), ("upgrade first", "up_to_date", 0, None),
-    (broken_schema, "refused", errors.EXIT_UNKNOWN_SCHEMA, "unknown-structure"),
-    (not_a_database, "refused", errors.EXIT_BAD_INSTALLATION, "no-usable-database")])
+@pytest.mark.parametrize(
+    "setup,status,code,reference",
+    [
+        (None, "dry_run", 0, None),
+        ("upgrade first", "up_to_date", 0, None),
+        (broken_schema, "refused", errors.EXIT_UNKNOWN_SCHEMA, "unknown-structure"),
+        (not_a_database, "refused", errors.EXIT_BAD_INSTALLATION, "no-usable-database"),
+    ],
+)
 def test_json_statuses_and_exit_codes(install, capsys, setup, status, code, reference):
     root = install(3)
     if setup == "upgrade first":
@@ -198,6 +227,7 @@ def test_an_unexpected_error_shows_no_traceback_and_logs_it(install, capsys, mon
 
     def boom(*args, **kwargs):
         raise RuntimeError("simulated bug")
+
     monkeypatch.setattr("upgrader.cli.upgrade", boom)
     assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_INTERNAL
     err = capsys.readouterr().err
@@ -266,6 +296,7 @@ def test_a_rebuild_reports_rows_that_only_grow_and_end_at_the_total(tmp_path):
     from upgrader.demo import create_installation
     from upgrader.installation import locate
     from upgrader.upgrade import upgrade
+
     root = tmp_path / "big"
     create_installation(root, 1, employees=400, years=4, visits_per_year=3)
     seen = []
@@ -279,6 +310,7 @@ def test_a_rebuild_reports_rows_that_only_grow_and_end_at_the_total(tmp_path):
 
 def test_an_open_bar_is_redrawn_while_a_long_step_runs():
     import time as clock
+
     terminal = FakeTerminal()
     bars = Console(terminal, terminal).progress()
     bars("checks", 10, 600)

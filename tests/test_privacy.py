@@ -3,8 +3,8 @@ Windows; a drive that keeps no permissions does not stop the backup, it is repor
 
 from __future__ import annotations
 
-import logging
 import json
+import logging
 import os
 import re
 import stat
@@ -65,6 +65,7 @@ def _upgrade_logging(root: Path, caplog):
 @posix_only
 def test_a_drive_that_refuses_permissions_does_not_stop_the_backup(install, caplog, monkeypatch):
     """Like a FAT32 stick mounted without `quiet`: chmod fails with EPERM."""
+
     def refuse(path, mode):
         raise PermissionError(1, "Operation not permitted", str(path))
 
@@ -98,8 +99,10 @@ def test_a_private_backup_reports_no_problem(install, caplog):
 
 # --- Windows: run by the Windows lane (.ci/windows, under Wine) and on Windows ---------------------
 
+
 def _under_wine() -> bool:
     import ctypes
+
     return hasattr(ctypes.WinDLL("ntdll"), "wine_get_version")
 
 

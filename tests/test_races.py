@@ -17,9 +17,11 @@ from pathlib import Path
 
 import apsw
 import pytest
-
 from conftest import database, file_digests, query
-from upgrader import errors, upgrade as upgrade_module, restore as restore_module
+
+from upgrader import errors
+from upgrader import restore as restore_module
+from upgrader import upgrade as upgrade_module
 from upgrader.cli import main
 from upgrader.errors import UpgradeError
 from upgrader.installation import locate
@@ -40,10 +42,30 @@ def without_wal(root: Path) -> Path:
     return db
 
 
-def writer_command(root: Path, committed: Path, *, count: int = 1, end: str = "abandon", start: float = 0.0,
-                   pause: float = 0.0, seed: int | None = None) -> list[str]:
-    command = [sys.executable, str(WRITER), str(database(root)), str(committed), "--count", str(count),
-               "--end", end, "--start", str(start), "--pause", str(pause)]
+def writer_command(
+    root: Path,
+    committed: Path,
+    *,
+    count: int = 1,
+    end: str = "abandon",
+    start: float = 0.0,
+    pause: float = 0.0,
+    seed: int | None = None,
+) -> list[str]:
+    command = [
+        sys.executable,
+        str(WRITER),
+        str(database(root)),
+        str(committed),
+        "--count",
+        str(count),
+        "--end",
+        end,
+        "--start",
+        str(start),
+        "--pause",
+        str(pause),
+    ]
     return command + (["--seed", str(seed)] if seed is not None else [])
 
 
@@ -126,7 +148,8 @@ def test_a_row_in_the_wal_when_the_upgrade_starts_is_upgraded(install, tmp_path)
 
 @pytest.mark.parametrize("end", ["abandon", "close"])
 def test_an_app_started_while_the_database_is_held_never_writes_into_the_replaced_file(
-        install, tmp_path, monkeypatch, end):
+    install, tmp_path, monkeypatch, end
+):
     """It waits for our lock with the old file open; once let go, that file is no database any more."""
     root = install(3)
     without_wal(root)
@@ -138,6 +161,7 @@ def test_an_app_started_while_the_database_is_held_never_writes_into_the_replace
             writers.append(subprocess.Popen(writer_command(root, committed, end=end), stderr=subprocess.PIPE))
             time.sleep(0.5)
         real_point(name)
+
     monkeypatch.setattr(upgrade_module, "crashpoint", point)
     code = run_library(lambda: upgrade(locate(root, environ={})))
     writers[0].communicate(timeout=60)
@@ -207,8 +231,9 @@ def test_a_settings_file_created_during_an_upgrade_is_never_lost(install, monkey
 def test_a_settings_file_edited_during_a_restore_is_never_lost(install, monkeypatch):
     root, backup = upgraded_with_backup(install)
     edited = "# edited meanwhile\n" + (root / "config.yaml").read_text(encoding="utf-8")
-    place_restore_commit(monkeypatch, "before_swap",
-                         lambda: (root / "config.yaml").write_text(edited, encoding="utf-8"))
+    place_restore_commit(
+        monkeypatch, "before_swap", lambda: (root / "config.yaml").write_text(edited, encoding="utf-8")
+    )
     assert run_library(lambda: restore(locate(root, environ={}), backup)) == IN_USE
     assert (root / "config.yaml").read_text(encoding="utf-8") == edited and generation_of(root) == 1
 
@@ -237,6 +262,7 @@ def test_the_work_copy_and_new_settings_are_never_more_readable_than_the_origina
     def point(name):
         if name == "held":
             seen["settings"] = mode(root / "config.yaml.wems-upgrade-tmp")
+
     monkeypatch.setattr(upgrade_module, "migrate_copy", migrate)
     monkeypatch.setattr(upgrade_module, "crashpoint", point)
     old_umask = os.umask(0o022)
@@ -257,6 +283,7 @@ def test_the_files_a_restore_writes_are_never_more_readable_than_the_originals(i
     def copy_owner_and_mode(source, dest):
         seen[dest.name] = mode(dest)
         return real_copy_mode(source, dest)
+
     monkeypatch.setattr(restore_module, "copy_owner_and_mode", copy_owner_and_mode)
     old_umask = os.umask(0o022)
     try:
@@ -275,6 +302,7 @@ def test_a_dry_run_works_in_a_private_folder_of_its_own_and_removes_it(install, 
     def migrate(work, *args, **kwargs):
         seen["folder"], seen["private"] = work.parent, is_private(work.parent)
         return real_migrate(work, *args, **kwargs)
+
     monkeypatch.setattr(upgrade_module, "migrate_copy", migrate)
     assert upgrade(locate(root, environ={}), dry_run=True).status == "dry_run"
     assert seen["folder"] != Path(tempfile.gettempdir()) and seen["folder"].parent == Path(tempfile.gettempdir())
@@ -283,6 +311,7 @@ def test_a_dry_run_works_in_a_private_folder_of_its_own_and_removes_it(install, 
 
 
 # --- the command line ------------------------------------------------------------------------------
+
 
 def test_a_dry_run_of_a_restore_is_refused_as_a_usage_error(install, capsys):
     root, backup = upgraded_with_backup(install)
@@ -312,6 +341,7 @@ def seeds(fixed: list[int]) -> list[int]:
 def run_length(templates, tmp_path_factory) -> float:
     """Seconds a real upgrader process takes on a small installation, start-up included."""
     import shutil
+
     root = tmp_path_factory.mktemp("race-timing") / "site"
     shutil.copytree(templates(3), root)
     started = time.monotonic()
@@ -341,11 +371,22 @@ def race(install, tmp_path: Path, seed: int, length: float) -> str:
     root, backup = prepare(install, rng, mode)
     committed = tmp_path / f"committed-{seed}.txt"
     end = rng.choice(["close", "abandon", "wait"])
-    writer = subprocess.Popen(writer_command(root, committed, count=rng.randint(1, 4), end=end, seed=seed,
-                                             start=rng.uniform(0, 1.2 * length), pause=rng.uniform(0, 0.3 * length)),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    upgrader = subprocess.Popen(upgrader_command(root, mode, backup), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)
+    writer = subprocess.Popen(
+        writer_command(
+            root,
+            committed,
+            count=rng.randint(1, 4),
+            end=end,
+            seed=seed,
+            start=rng.uniform(0, 1.2 * length),
+            pause=rng.uniform(0, 0.3 * length),
+        ),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    upgrader = subprocess.Popen(
+        upgrader_command(root, mode, backup), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     kill_at = time.monotonic() + rng.uniform(0.2, 2.0) * length if end == "wait" or rng.random() < 0.3 else None
     code = wait_killing(upgrader, writer, kill_at)
     outcome = f"seed {seed}: {mode}, writer {end}, exit {code}, {len(recorded(committed))} committed"

@@ -7,8 +7,8 @@ from contextlib import closing
 
 import apsw
 import pytest
-
 from conftest import database, execute, file_digests
+
 from upgrader import errors
 from upgrader.cli import main
 
@@ -39,14 +39,21 @@ def test_a_schema_changed_by_hand_is_refused_with_the_differences(install, capsy
     else:
         with closing(apsw.Connection(str(database(root)))) as conn:
             conn.execute("PRAGMA writable_schema=ON")
-            conn.execute("UPDATE sqlite_master SET sql = replace(sql, '\"kind\" VARCHAR(255)', '\"kind\" INTEGER') "
-                         "WHERE name = 'caces'")
+            conn.execute(
+                "UPDATE sqlite_master SET sql = replace(sql, '\"kind\" VARCHAR(255)', '\"kind\" INTEGER') "
+                "WHERE name = 'caces'"
+            )
     code, err = refused(root, capsys)
     assert code == errors.EXIT_UNKNOWN_SCHEMA
     assert "REFUSED" in err and "Nothing was changed" in err
-    expected_word = {"extra column": "badge_number", "extra table": "my_notes", "extra index": "my_index",
-                     "changed type": "caces.kind", "missing index": "caces_expiration_date",
-                     "extra trigger": "trigger"}[change]
+    expected_word = {
+        "extra column": "badge_number",
+        "extra table": "my_notes",
+        "extra index": "my_index",
+        "changed type": "caces.kind",
+        "missing index": "caces_expiration_date",
+        "extra trigger": "trigger",
+    }[change]
     assert expected_word in err
 
 
@@ -69,8 +76,11 @@ def test_a_rebuild_that_would_drop_a_hand_made_column_is_refused(install, capsys
 def test_a_database_upgraded_by_a_newer_upgrader_is_refused(install, capsys):
     root = install(8)
     main(["--yes", "--data-dir", str(root)])
-    execute(root, "INSERT INTO wems_upgrade_history (run_at, upgrader_version, generation, step, checksum, "
-                  "operations_applied, operations_skipped) VALUES ('2027-01-01', '9.0.0', 9, 'g9_future', 'x', 1, 0)")
+    execute(
+        root,
+        "INSERT INTO wems_upgrade_history (run_at, upgrader_version, generation, step, checksum, "
+        "operations_applied, operations_skipped) VALUES ('2027-01-01', '9.0.0', 9, 'g9_future', 'x', 1, 0)",
+    )
     code, err = refused(root, capsys)
     assert code == errors.EXIT_NEWER_DATABASE
     assert "newer" in err
@@ -78,8 +88,11 @@ def test_a_database_upgraded_by_a_newer_upgrader_is_refused(install, capsys):
 
 def test_a_database_migrated_by_a_newer_app_is_refused(install, capsys):
     root = install(8)
-    execute(root, "INSERT INTO migrations (name, batch, applied_at) VALUES "
-                  "('20270301_120000_add_payroll', 1, '2027-03-01 12:00:00')")
+    execute(
+        root,
+        "INSERT INTO migrations (name, batch, applied_at) VALUES "
+        "('20270301_120000_add_payroll', 1, '2027-03-01 12:00:00')",
+    )
     code, err = refused(root, capsys)
     assert code == errors.EXIT_NEWER_DATABASE
     assert "20270301_120000_add_payroll" in err
@@ -94,21 +107,24 @@ def test_a_downgrade_is_refused(install, capsys):
 
 def test_a_target_newer_than_the_upgrader_knows_is_refused(install, capsys):
     root = install(3)
-    code, err = refused(root, capsys, "--to-version", "9.0.0")
+    code, _err = refused(root, capsys, "--to-version", "9.0.0")
     assert code == errors.EXIT_NEWER_DATABASE
 
 
 def test_a_target_that_is_not_a_version_is_a_usage_error(install, capsys):
     root = install(3)
-    code, err = refused(root, capsys, "--to-version", "banana")
+    code, _err = refused(root, capsys, "--to-version", "banana")
     assert code == errors.EXIT_USAGE
 
 
-@pytest.mark.parametrize("content,word", [
-    (b"", "empty"),
-    (b"this is a text file, not a database\n" * 20, "not a SQLite database"),
-    (b"SQLite format 3\x00" + b"\xff" * 4000, "damaged"),
-])
+@pytest.mark.parametrize(
+    "content,word",
+    [
+        (b"", "empty"),
+        (b"this is a text file, not a database\n" * 20, "not a SQLite database"),
+        (b"SQLite format 3\x00" + b"\xff" * 4000, "damaged"),
+    ],
+)
 def test_a_file_that_is_not_a_usable_database_is_refused(install, capsys, content, word):
     root = install(1)
     db = database(root)
@@ -156,8 +172,10 @@ def test_a_database_being_written_by_another_program_is_refused(install, capsys)
     root = install(4)
     holder = apsw.Connection(str(database(root)))
     try:
-        holder.execute("BEGIN IMMEDIATE; INSERT INTO app_locks VALUES "
-                       "('x', 'PC-QUAI', 'helene', '2026-01-15 08:00:00', '2026-01-15 08:00:00', 42, '2.3.2')")
+        holder.execute(
+            "BEGIN IMMEDIATE; INSERT INTO app_locks VALUES "
+            "('x', 'PC-QUAI', 'helene', '2026-01-15 08:00:00', '2026-01-15 08:00:00', 42, '2.3.2')"
+        )
         code = main(["--yes", "--data-dir", str(root)])
         assert code == errors.EXIT_IN_USE
         assert "in use" in capsys.readouterr().err

@@ -55,19 +55,35 @@ def test_the_readme_lists_every_reference_with_its_exit_code():
     assert documented == {cls.reference: cls.exit_code for cls in every_error_class()}
 
 
-@pytest.mark.parametrize("name, reference", [
-    ("DatabaseInUse", "database-in-use"), ("Unfinishable", "unfinishable"), ("NoRoom", "no-room"),
-    ("UpgradeError", "upgrade-error"), ("A", "a"),
-])
+@pytest.mark.parametrize(
+    "name, reference",
+    [
+        ("DatabaseInUse", "database-in-use"),
+        ("Unfinishable", "unfinishable"),
+        ("NoRoom", "no-room"),
+        ("UpgradeError", "upgrade-error"),
+        ("A", "a"),
+    ],
+)
 def test_kebab_case_of_a_class_name(name, reference):
     assert kebab_case(name) == reference
 
 
-@pytest.mark.parametrize("text, ok", [
-    ("database-in-use", True), ("no-room", True), ("usage", True), ("g8-target", True),
-    ("Database-in-use", False), ("database_in_use", False), ("-no", False), ("no-", False), ("a--b", False),
-    ("", False),
-])
+@pytest.mark.parametrize(
+    "text, ok",
+    [
+        ("database-in-use", True),
+        ("no-room", True),
+        ("usage", True),
+        ("g8-target", True),
+        ("Database-in-use", False),
+        ("database_in_use", False),
+        ("-no", False),
+        ("no-", False),
+        ("a--b", False),
+        ("", False),
+    ],
+)
 def test_what_a_reference_may_look_like(text, ok):
     assert errors.is_reference(text) is ok
 
@@ -81,20 +97,25 @@ def test_a_reference_is_a_class_attribute_a_raise_site_may_override():
 def test_a_subclass_without_a_reference_gets_its_class_name():
     class SomethingNew(errors.BadBackup):
         pass
+
     assert (SomethingNew.reference, SomethingNew.exit_code) == ("something-new", errors.EXIT_BAD_BACKUP)
 
 
-@pytest.mark.parametrize("error, reference", [
-    (errors.damaged_database("db", ["page 3"]), "damaged-database"),
-    (errors.stopped("Ctrl+C"), "stopped"),
-    (errors.stopped("Ctrl+C", working=False), "stopped"),
-    (errors.stopped("Ctrl+C", half_done=True), "stopped-half-done"),
-])
+@pytest.mark.parametrize(
+    "error, reference",
+    [
+        (errors.damaged_database("db", ["page 3"]), "damaged-database"),
+        (errors.stopped("Ctrl+C"), "stopped"),
+        (errors.stopped("Ctrl+C", working=False), "stopped"),
+        (errors.stopped("Ctrl+C", half_done=True), "stopped-half-done"),
+    ],
+)
 def test_the_error_helpers_name_their_situation(error, reference):
     assert error.reference == reference
 
 
 # --- a malformed migrations/ folder ------------------------------------------------------------
+
 
 @pytest.fixture
 def migrations(tmp_path) -> Path:
@@ -131,8 +152,11 @@ def _break_description(folder: Path) -> None:
 
 
 def _break_rebuild(folder: Path) -> None:
-    _edit(folder / "g8_optional_employee_fields" / "up.sql", 'SELECT "id", "external_id", "first_name", "last_name"',
-          'SELECT "id", "external_id", "last_name", "first_name"')
+    _edit(
+        folder / "g8_optional_employee_fields" / "up.sql",
+        'SELECT "id", "external_id", "first_name", "last_name"',
+        'SELECT "id", "external_id", "last_name", "first_name"',
+    )
 
 
 def _break_statement(folder: Path) -> None:
@@ -159,8 +183,10 @@ BROKEN = {
     "a rebuild that moves values": (_break_rebuild, "g8_optional_employee_fields: rebuild of employees"),
     "an unfinished statement": (_break_statement, "g5_migration_log: incomplete SQL statement"),
     "schema.sql not SQL": (_break_schema, 'g6_soft_delete: schema.sql: near ";": syntax error'),
-    "schema.sql empty": (lambda folder: (folder / "g2_optional_documents" / "schema.sql").write_text(
-        "-- nothing\n", encoding="utf-8"), "g2_optional_documents: schema.sql creates no table"),
+    "schema.sql empty": (
+        lambda folder: (folder / "g2_optional_documents" / "schema.sql").write_text("-- nothing\n", encoding="utf-8"),
+        "g2_optional_documents: schema.sql creates no table",
+    ),
     "an app check without SQL": (_break_app_checks, "g7_contracts: app_checks.sql: 'nothing' has no SQL"),
 }
 
@@ -180,13 +206,20 @@ def test_a_missing_migrations_folder_is_malformed(tmp_path):
         load_catalog(tmp_path / "nowhere")
 
 
-@pytest.mark.parametrize("parse, text, message", [
-    (split_statements, "SELECT 1;\nSELECT 2", "incomplete SQL statement at the end: SELECT 2"),
-    (parse_operations, 'CREATE TABLE "new_t" ("a" TEXT);\nDROP TABLE "t";\n', "rebuild of t must be"),
-    (parse_operations, 'CREATE TABLE "new_t" ("a" TEXT, "b" TEXT);\nINSERT INTO "new_t" ("a", "b") SELECT "b", '
-                       '"a" FROM "t";\nDROP TABLE "t";\nALTER TABLE "new_t" RENAME TO "t";\n', "same columns"),
-    (parse_app_operations, "SELECT 1;\n-- name: x\nSELECT 2;", "before the first"),
-])
+@pytest.mark.parametrize(
+    "parse, text, message",
+    [
+        (split_statements, "SELECT 1;\nSELECT 2", "incomplete SQL statement at the end: SELECT 2"),
+        (parse_operations, 'CREATE TABLE "new_t" ("a" TEXT);\nDROP TABLE "t";\n', "rebuild of t must be"),
+        (
+            parse_operations,
+            'CREATE TABLE "new_t" ("a" TEXT, "b" TEXT);\nINSERT INTO "new_t" ("a", "b") SELECT "b", '
+            '"a" FROM "t";\nDROP TABLE "t";\nALTER TABLE "new_t" RENAME TO "t";\n',
+            "same columns",
+        ),
+        (parse_app_operations, "SELECT 1;\n-- name: x\nSELECT 2;", "before the first"),
+    ],
+)
 def test_the_parsers_raise_malformed_migrations(parse, text, message):
     with pytest.raises(MalformedMigrations, match=message):
         parse(text)
@@ -216,12 +249,15 @@ def test_a_build_with_malformed_migrations_as_json(install, capsys, broken_build
     assert result["error"]["reference"] == "malformed-migrations"
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ("flat_keys_read: false", "flat_keys_read: true", "g1.yaml: a release that reads flat keys is not supported"),
-    ("releases:", "released:", "g1.yaml: lacks 'releases'"),
-    ("generations: {from: 1, to: 1}", "generations: [1, 1]", "g1.yaml: TypeError"),
-    ("reads: []", "reads: [", "g1.yaml: ParserError"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("flat_keys_read: false", "flat_keys_read: true", "g1.yaml: a release that reads flat keys is not supported"),
+        ("releases:", "released:", "g1.yaml: lacks 'releases'"),
+        ("generations: {from: 1, to: 1}", "generations: [1, 1]", "g1.yaml: TypeError"),
+        ("reads: []", "reads: [", "g1.yaml: ParserError"),
+    ],
+)
 def test_a_malformed_effective_settings_file_is_malformed_migrations(migrations, old, new, message):
     _edit(migrations / "config" / "effective" / "g1.yaml", old, new)
     with pytest.raises(MalformedMigrations) as failure:

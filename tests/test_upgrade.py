@@ -10,15 +10,18 @@ from pathlib import Path
 
 import apsw
 import pytest
-
 from conftest import GENERATIONS, database, execute, query, table_rows
+
 from upgrader.installation import locate
 from upgrader.recorder import read_history
 from upgrader.schema import read_schema, schema_from_sql
 from upgrader.upgrade import upgrade
 
-APP_MIGRATIONS = ["20250126_120000_add_soft_delete", "20260128_120000_add_contract_history",
-                  "20260203_120000_make_employee_fields_optional"]
+APP_MIGRATIONS = [
+    "20250126_120000_add_soft_delete",
+    "20260128_120000_add_contract_history",
+    "20260203_120000_make_employee_fields_optional",
+]
 
 
 def fresh_layout(catalog, generation: int) -> dict[str, tuple[str, ...]]:
@@ -37,8 +40,15 @@ def test_every_generation_reaches_the_latest_with_every_check_green(install, cat
     result = upgrade(locate(root, environ={}))
     assert result.status == "upgraded"
     assert result.plan.current.generation == generation
-    assert [c.name for c in result.checks] == ["rows", "values", "documents", "schema", "integrity",
-                                               "foreign_keys", "app_operations"]
+    assert [c.name for c in result.checks] == [
+        "rows",
+        "values",
+        "documents",
+        "schema",
+        "integrity",
+        "foreign_keys",
+        "app_operations",
+    ]
     assert all(c.ok for c in result.checks), result.checks
     assert actual_layout(root) == fresh_layout(catalog, 8), "column order must equal a fresh g8 database"
 
@@ -84,7 +94,7 @@ def test_the_latest_app_finds_nothing_pending(install, generation):
     rows = query(root, 'SELECT "name", "batch", "applied_at", "rollback_name" FROM "migrations" ORDER BY "id"')
     assert [r[0] for r in rows] == APP_MIGRATIONS
     assert {r[1] for r in rows} == {1}
-    for _name, _batch, applied_at, rollback in rows:
+    for _name, _batch, applied_at, _rollback in rows:
         assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d{6})?", applied_at)
     assert [r[3] for r in rows] == [f"rollback_{n}" for n in APP_MIGRATIONS]
 
@@ -92,8 +102,10 @@ def test_the_latest_app_finds_nothing_pending(install, generation):
 def test_app_migrations_already_recorded_are_kept_and_a_new_batch_is_used(install):
     root = install(7)
     with closing(apsw.Connection(str(database(root)))) as conn:
-        conn.execute('INSERT INTO "migrations" ("name", "batch", "applied_at", "rollback_name") VALUES '
-                     "('20260128_120000_add_contract_history', 4, '2026-01-29 10:00:00.000000', NULL)")
+        conn.execute(
+            'INSERT INTO "migrations" ("name", "batch", "applied_at", "rollback_name") VALUES '
+            "('20260128_120000_add_contract_history', 4, '2026-01-29 10:00:00.000000', NULL)"
+        )
     upgrade(locate(root, environ={}))
     rows = query(root, 'SELECT "name", "batch", "applied_at" FROM "migrations" ORDER BY "id"')
     assert rows[0] == ("20260128_120000_add_contract_history", 4, "2026-01-29 10:00:00.000000")
@@ -115,6 +127,7 @@ def test_history_records_each_step_with_the_checksum_of_its_sql(install, catalog
 
 def test_a_second_run_has_nothing_to_do_and_changes_nothing(install):
     from conftest import file_digests
+
     root = install(2)
     upgrade(locate(root, environ={}))
     before = file_digests(root)
@@ -149,8 +162,9 @@ def test_no_working_files_are_left_behind(install):
 def test_the_database_is_found_through_env_file_and_environment(install, tmp_path):
     root = install(6)
     (root / "data").rename(root / "base")
-    (root / ".env").write_text('# site settings\nDATABASE_DIR="base"\nexport DATABASE_NAME=employee_manager.db\n',
-                               encoding="utf-8")
+    (root / ".env").write_text(
+        '# site settings\nDATABASE_DIR="base"\nexport DATABASE_NAME=employee_manager.db\n', encoding="utf-8"
+    )
     found = locate(root, environ={})
     assert found.database == (root / "base" / "employee_manager.db").resolve()
     assert upgrade(found).status == "upgraded"
@@ -179,8 +193,10 @@ def test_the_upgraded_file_keeps_the_owner_and_mode_of_the_original(install):
 
 
 def test_network_share_paths_become_uris_sqlite_accepts():
-    from upgrader.snapshot import sqlite_uri
     from pathlib import PurePosixPath, PureWindowsPath
+
+    from upgrader.snapshot import sqlite_uri
+
     assert sqlite_uri(PurePosixPath("/srv/wems data/é.db")) == "file:/srv/wems%20data/%C3%A9.db"
     assert sqlite_uri(PureWindowsPath(r"\\srv-rh\partage\x.db")) == "file:////srv-rh/partage/x.db"
     assert sqlite_uri(PureWindowsPath(r"C:\Wareflow EMS\data\x.db")) == "file:C:/Wareflow%20EMS/data/x.db"

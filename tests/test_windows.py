@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import content, query
+
 from upgrader import cli, console, errors, journal, upgrade
 from upgrader.cli import main
 from upgrader.installation import locate
@@ -110,6 +110,7 @@ def up_to_date(install, windows):
 
 # --- the pause before a double-clicked window closes ----------------------------------------------
 
+
 def test_a_double_clicked_window_waits_for_enter(up_to_date, windows):
     root = up_to_date
     assert windows.run(root) == errors.EXIT_OK
@@ -132,8 +133,9 @@ def test_never_a_pause_for_help(windows):
     assert not windows.paused
 
 
-@pytest.mark.parametrize("out_tty,stdin_tty", [(False, True), (True, False)],
-                         ids=["stdout redirected", "stdin redirected"])
+@pytest.mark.parametrize(
+    "out_tty,stdin_tty", [(False, True), (True, False)], ids=["stdout redirected", "stdin redirected"]
+)
 def test_never_a_pause_when_a_stream_is_redirected(up_to_date, windows, out_tty, stdin_tty):
     root = up_to_date
     windows.screen(out_tty=out_tty)
@@ -159,9 +161,11 @@ def test_nul_is_not_a_person_although_windows_calls_it_a_tty(up_to_date, windows
         assert "\033[" not in windows.text, "no colour codes into NUL"
 
 
-@pytest.mark.parametrize("processes,launcher", [(3, "explorer.exe"), (1, "svchost.exe"), (1, "CcmExec.exe"),
-                                                (2, "explorer.exe")],
-                         ids=["from cmd", "Task Scheduler", "deployment tool", "a second program in the console"])
+@pytest.mark.parametrize(
+    "processes,launcher",
+    [(3, "explorer.exe"), (1, "svchost.exe"), (1, "CcmExec.exe"), (2, "explorer.exe")],
+    ids=["from cmd", "Task Scheduler", "deployment tool", "a second program in the console"],
+)
 def test_no_pause_unless_explorer_opened_the_window(up_to_date, windows, processes, launcher):
     root = up_to_date
     windows.processes, windows.launcher = processes, launcher
@@ -219,6 +223,7 @@ def test_help_describes_the_folder_argument(capsys):
 
 # --- --json: one UTF-8 object, whatever the code page and whatever happens ------------------------
 
+
 def only_json(windows) -> dict:
     """stdout holds exactly one JSON object, in UTF-8, and nothing else."""
     data = windows.stdout_bytes.decode("utf-8")
@@ -246,12 +251,16 @@ def test_a_script_running_json_yes_never_waits(install, windows):
     assert windows.unread_keys == "\n"
 
 
-@pytest.mark.parametrize("args,status,code", [
-    (["--frobnicate"], "usage", errors.EXIT_USAGE),
-    (["--to-version"], "usage", errors.EXIT_USAGE),
-    (["--sites-file", "no-such-file.txt"], "usage", errors.EXIT_USAGE),
-    (["--version"], None, errors.EXIT_OK),
-], ids=["unknown option", "missing value", "unreadable sites file", "version"])
+@pytest.mark.parametrize(
+    "args,status,code",
+    [
+        (["--frobnicate"], "usage", errors.EXIT_USAGE),
+        (["--to-version"], "usage", errors.EXIT_USAGE),
+        (["--sites-file", "no-such-file.txt"], "usage", errors.EXIT_USAGE),
+        (["--version"], None, errors.EXIT_OK),
+    ],
+    ids=["unknown option", "missing value", "unreadable sites file", "version"],
+)
 def test_json_in_every_exit_path(windows, args, status, code):
     windows.screen(out_tty=False)
     assert windows.run("--json", *args) == code
@@ -277,6 +286,7 @@ def test_streams_replace_what_they_cannot_encode(windows):
 
 
 # --- Ctrl+C, Ctrl+Break, closing the window --------------------------------------------------------
+
 
 def ctrl_break(monkeypatch) -> int:
     """SIGBREAK: Windows' own, or SIGUSR1 in its place on POSIX."""
@@ -305,12 +315,17 @@ def interrupt_at(monkeypatch, point: str, signum: int = signal.SIGINT, *, then=N
 
 
 def leftovers(root: Path) -> list[str]:
-    return sorted(p.name for p in root.rglob("*") if "wems-upgrade-" in p.name and p.parent.name != "logs"
-                  and "backups" not in p.parts)
+    return sorted(
+        p.name
+        for p in root.rglob("*")
+        if "wems-upgrade-" in p.name and p.parent.name != "logs" and "backups" not in p.parts
+    )
 
 
 def generation(root: Path) -> str:
-    return "g8" if query(root, "SELECT count(*) FROM sqlite_master WHERE name = 'wems_upgrade_history'")[0][0] else "old"
+    return (
+        "g8" if query(root, "SELECT count(*) FROM sqlite_master WHERE name = 'wems_upgrade_history'")[0][0] else "old"
+    )
 
 
 def settings_files(root: Path) -> list[str]:
@@ -339,7 +354,9 @@ def test_ctrl_c_at_every_stage_is_a_plain_message_and_never_half_an_upgrade(inst
         assert "Run wems-upgrade again: it finishes or undoes the interrupted change" in text
         journal.recover(locate(root).database)
         assert (generation(root), settings_files(root)) in [
-            ("old", old_settings), ("g8", ["config.json.before-wems-upgrade", "config.yaml"])]
+            ("old", old_settings),
+            ("g8", ["config.json.before-wems-upgrade", "config.yaml"]),
+        ]
     monkeypatch.undo()
     assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_OK
     assert query(root, "SELECT count(*) FROM sqlite_master WHERE name = 'wems_upgrade_history'")[0][0] == 1
@@ -355,6 +372,7 @@ def test_a_second_ctrl_c_does_not_cut_the_undo_short(install, windows, monkeypat
         signal.raise_signal(signal.SIGINT)
         time.sleep(0.05)
         put_back(aside, target)
+
     monkeypatch.setattr(journal, "_put_back", impatient_put_back)
     interrupt_at(monkeypatch, "placed_1")
     assert windows.run("--yes", "--data-dir", root) == errors.EXIT_STOPPED
@@ -388,6 +406,7 @@ def test_ctrl_c_at_a_question_stops_cleanly(install, windows, monkeypatch):
     def ctrl_c_at_the_keyboard(question):
         signal.raise_signal(signal.SIGINT)
         time.sleep(0.5)
+
     monkeypatch.setattr(console.Console, "ask", lambda self, question: ctrl_c_at_the_keyboard(question))
     assert windows.run(root) == errors.EXIT_STOPPED
     assert "Stopped by Ctrl+C.\n" in windows.text and "Nothing was changed" in windows.text
@@ -437,8 +456,10 @@ def test_closing_the_window_stops_cleanly_before_windows_ends_the_process(instal
             started = time.monotonic()
             handler["returned"] = console.on_console_event(console.CTRL_CLOSE_EVENT)
             handler["seconds"] = time.monotonic() - started
+
         threading.Thread(target=windows_thread).start()
         time.sleep(2)
+
     interrupt_at(monkeypatch, "placed_0", then=close_the_window)
     windows.keyboard("y\n\n")
     assert windows.run(root) == errors.EXIT_STOPPED
@@ -458,6 +479,7 @@ def test_ctrl_c_and_ctrl_break_events_are_left_to_python(windows):
 def test_an_interrupt_outside_any_installation_says_so(windows, monkeypatch):
     def interrupted_version():
         raise KeyboardInterrupt
+
     monkeypatch.setattr(cli, "version_text", interrupted_version)
     assert windows.run("--version") == errors.EXIT_STOPPED
     assert "Stopped by Ctrl+C." in windows.text and "No installation was being changed" in windows.text

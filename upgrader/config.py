@@ -26,8 +26,12 @@ _JSON_TOKEN = re.compile(r'("(?:[^"\\]|\\.)*")(\s*:)?|[{}\[\]]')
 _LONG_NUMBER = re.compile(r"-?\d{4000,}")
 FLAT_KEYS = {"alert_thresholds_days", "lock_timeout_minutes", "export_filename_template", "log_level"}
 NESTED_SECTIONS = {"alerts", "lock", "organization"}
-POSITIVE = [("alerts", "critical_days"), ("alerts", "warning_days"), ("lock", "timeout_minutes"),
-            ("lock", "heartbeat_interval_seconds")]
+POSITIVE = [
+    ("alerts", "critical_days"),
+    ("alerts", "warning_days"),
+    ("lock", "timeout_minutes"),
+    ("lock", "heartbeat_interval_seconds"),
+]
 NAME_LISTS = [("organization", "roles"), ("organization", "workspaces")]
 RETIRED_SUFFIX = ".before-wems-upgrade"
 MAIN_FILE = "settings"
@@ -136,9 +140,11 @@ class ConfigPlan:
 
 # --- reading -----------------------------------------------------------------------------
 
+
 def _error(path: Path, line: int, column: int, problem: str) -> BadConfig:
-    return BadConfig(f"The settings file {path.name} cannot be used: line {line}, column {column}: {problem}.",
-                     [f"file: {path}"])
+    return BadConfig(
+        f"The settings file {path.name} cannot be used: line {line}, column {column}: {problem}.", [f"file: {path}"]
+    )
 
 
 def _position(text: str, offset: int) -> tuple[int, int]:
@@ -149,15 +155,18 @@ def _position(text: str, offset: int) -> tuple[int, int]:
 def _decode(path: Path) -> str:
     data = path.read_bytes()
     if len(data) > MAX_BYTES:
-        raise _error(path, 1, 1, f"it is {len(data) // 1024} KB, far more than any settings file "
-                                 f"(the limit is {MAX_BYTES // 1024} KB)")
+        raise _error(
+            path,
+            1,
+            1,
+            f"it is {len(data) // 1024} KB, far more than any settings file (the limit is {MAX_BYTES // 1024} KB)",
+        )
     if data.startswith(b"\xef\xbb\xbf"):
-        raise _error(path, 1, 1, "it starts with an invisible byte-order mark (BOM); save it as "
-                                 "'UTF-8' without BOM")
+        raise _error(path, 1, 1, "it starts with an invisible byte-order mark (BOM); save it as 'UTF-8' without BOM")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line, column = _position(data[:exc.start].decode("utf-8", "replace"), exc.start)
+        line, column = _position(data[: exc.start].decode("utf-8", "replace"), exc.start)
         raise _error(path, line, column, "it is not UTF-8 text (save it as UTF-8)") from None
     if not text.strip():
         raise _error(path, 1, 1, "it is empty")
@@ -169,13 +178,22 @@ def _no_constants(name: str):
 
 
 def _nested_too_deep(path: Path, line: int, column: int) -> BadConfig:
-    return _error(path, line, column, f"the settings are nested more than {MAX_DEPTH} levels deep, "
-                                      "far more than any settings file")
+    return _error(
+        path,
+        line,
+        column,
+        f"the settings are nested more than {MAX_DEPTH} levels deep, far more than any settings file",
+    )
 
 
 def _twice(path: Path, line: int, column: int, key, first: int) -> BadConfig:
-    return _error(path, line, column, f"the setting {key!r} is written twice (also on line {first}); "
-                                      "Wareflow EMS would silently use only the last one: keep one")
+    return _error(
+        path,
+        line,
+        column,
+        f"the setting {key!r} is written twice (also on line {first}); "
+        "Wareflow EMS would silently use only the last one: keep one",
+    )
 
 
 def _too_long(path: Path, text: str, match: re.Match | None) -> BadConfig:
@@ -240,8 +258,9 @@ def _check_yaml_events(path: Path, text: str) -> None:
         mark = event.start_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise _error(path, line, column,
-                         "it uses YAML anchors or aliases (& and *), which a settings file never needs")
+            raise _error(
+                path, line, column, "it uses YAML anchors or aliases (& and *), which a settings file never needs"
+            )
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
@@ -281,8 +300,11 @@ def _check_scalar(path: Path, constructor, node) -> None:
         constructor.construct_object(node)
     except (ValueError, OverflowError) as exc:
         mark = node.start_mark
-        problem = ("a number far too long to be a setting" if node.tag.endswith(":int") else
-                   f"the value {node.value[:40]!r} cannot be read ({exc})")
+        problem = (
+            "a number far too long to be a setting"
+            if node.tag.endswith(":int")
+            else f"the value {node.value[:40]!r} cannot be read ({exc})"
+        )
         raise _error(path, mark.line + 1, mark.column + 1, problem) from None
 
 
@@ -304,6 +326,7 @@ def read_settings(path: Path) -> tuple[str, dict, str]:
 
 # --- validating ----------------------------------------------------------------------------
 
+
 def _get(settings: dict, section: str, key: str):
     part = settings.get(section)
     return part.get(key) if isinstance(part, dict) else None
@@ -317,16 +340,22 @@ def problems(settings: dict) -> list[tuple[tuple[str, str], str]]:
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
             out.append(((section, key), f"{section}.{key} must be a whole number above 0, not {_short(value)}"))
         elif isinstance(value, int) and value > MAX_WHOLE:
-            out.append(((section, key), f"{section}.{key} must be a whole number from 1 to {MAX_WHOLE}, "
-                                        f"not {_short(value)}"))
+            out.append(
+                ((section, key), f"{section}.{key} must be a whole number from 1 to {MAX_WHOLE}, not {_short(value)}")
+            )
     critical, warning = _get(settings, "alerts", "critical_days"), _get(settings, "alerts", "warning_days")
     if isinstance(critical, int) and isinstance(warning, int) and critical > warning:
-        out.append((("alerts", "critical_days"), f"alerts.critical_days ({critical}) must not be more than "
-                                                 f"alerts.warning_days ({warning})"))
+        out.append(
+            (
+                ("alerts", "critical_days"),
+                f"alerts.critical_days ({critical}) must not be more than alerts.warning_days ({warning})",
+            )
+        )
     for section, key in NAME_LISTS:
         value = _get(settings, section, key)
-        if value is not None and (not isinstance(value, list) or not value
-                                  or not all(isinstance(v, str) for v in value)):
+        if value is not None and (
+            not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value)
+        ):
             out.append(((section, key), f"{section}.{key} must be a non-empty list of names"))
     for section in NESTED_SECTIONS:
         if section in settings and not isinstance(settings[section], dict):
@@ -363,6 +392,7 @@ def validate(path: Path, text: str, settings: dict, origin: dict[tuple[str, str]
 
 # --- converting and writing ------------------------------------------------------------------
 
+
 def load_converters(folder: Path | None = None) -> list[Converter]:
     folder = folder or migrations_dir() / "config"
     converters = []
@@ -372,13 +402,23 @@ def load_converters(folder: Path | None = None) -> list[Converter]:
             raise ImportError(f"The converter {path} cannot be loaded as Python.")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        converters.append(Converter(path.stem, module.SOURCE, module.TARGET, module.FROM_GENERATION,
-                                    module.DESCRIPTION, module, getattr(module, "FILE", MAIN_FILE)))
+        converters.append(
+            Converter(
+                path.stem,
+                module.SOURCE,
+                module.TARGET,
+                module.FROM_GENERATION,
+                module.DESCRIPTION,
+                module,
+                getattr(module, "FILE", MAIN_FILE),
+            )
+        )
     return converters
 
 
-def convert(shape: str, settings: dict, generation: int, converters: list[Converter],
-            file: str = MAIN_FILE) -> tuple[str, dict, list]:
+def convert(
+    shape: str, settings: dict, generation: int, converters: list[Converter], file: str = MAIN_FILE
+) -> tuple[str, dict, list]:
     """Apply the chain of converters of `file` that start from `shape` and suit the target generation."""
     used = []
     for converter in converters:
@@ -398,8 +438,9 @@ def _dump(value: dict, indent: int = 0) -> str:
     return "".join(" " * indent + line + "\n" for line in text.splitlines())
 
 
-def render_yaml(settings: dict, source: str | None = "config.json", retired: str = "",
-                not_read: tuple[NotRead, ...] = ()) -> str:
+def render_yaml(
+    settings: dict, source: str | None = "config.json", retired: str = "", not_read: tuple[NotRead, ...] = ()
+) -> str:
     """The app's commented layout, with the user's values and keys in the user's order, then the
     values the old release did not read, as comments."""
     parts = [HEADER.format(source=source, retired=retired or source + RETIRED_SUFFIX) if source else NEW_HEADER]
@@ -451,8 +492,11 @@ def _set_aside(settings: dict, rules: Rules, name: str | None) -> tuple[dict, tu
         if key in NOT_READ_FLAT_KEYS:
             aside.append(NotRead(key, value, "flat key of the early template", NOT_READ_FLAT_KEYS[key]))
         elif key in SECTIONS and not read_file and isinstance(value, dict):
-            why = (f"these releases read {' or '.join(rules.reads)}" if rules.reads
-                   else "these releases read no settings file")
+            why = (
+                f"these releases read {' or '.join(rules.reads)}"
+                if rules.reads
+                else "these releases read no settings file"
+            )
             aside += [NotRead(f"{key}.{sub}", subvalue, why, ((key, sub),)) for sub, subvalue in value.items()]
         else:
             kept[key] = value
@@ -462,8 +506,11 @@ def _set_aside(settings: dict, rules: Rules, name: str | None) -> tuple[dict, tu
 def _explicit(before: dict, latest: Rules, name: str | None, after: dict) -> tuple[Explicit, ...]:
     """The values the old release ran on that the latest, reading `after`, would read differently."""
     reads = effective(latest, name, after)
-    return tuple(Explicit(section, key, value, latest.defaults.get(section, {}).get(key))
-                 for (section, key), value in leaves(before).items() if leaves(reads).get((section, key)) != value)
+    return tuple(
+        Explicit(section, key, value, latest.defaults.get(section, {}).get(key))
+        for (section, key), value in leaves(before).items()
+        if leaves(reads).get((section, key)) != value
+    )
 
 
 def _with_explicit(after: dict, explicit: tuple[Explicit, ...]) -> dict:
@@ -477,8 +524,14 @@ def _read(source: Path | None) -> tuple[str, dict, str]:
     return read_settings(source) if source else ("none", {}, "")
 
 
-def plan_config(source: Path | None, generation: int, converters: list[Converter] | None = None, *,
-                from_generation: int | None = None, root: Path | None = None) -> ConfigPlan:
+def plan_config(
+    source: Path | None,
+    generation: int,
+    converters: list[Converter] | None = None,
+    *,
+    from_generation: int | None = None,
+    root: Path | None = None,
+) -> ConfigPlan:
     """What the upgrade from `from_generation` (default: `generation`) to `generation` does with the
     settings file `source` (None: there is none, in `root`), so the latest reads what the old read."""
     old, latest = rules_for(from_generation or generation), rules_for(generation)
@@ -500,13 +553,15 @@ def plan_config(source: Path | None, generation: int, converters: list[Converter
     retired = _retired_name(source) if source else None
     if new_path.suffix == ".json":
         live = {**after, NOT_READ_KEY: {a.key: a.value for a in aside}} if aside else after
-        return ConfigPlan(source, shape, settings, live, tuple(used), new_path, render_json(live), retired,
-                          not_read=aside, **common)
+        return ConfigPlan(
+            source, shape, settings, live, tuple(used), new_path, render_json(live), retired, not_read=aside, **common
+        )
     text = render_yaml(after, source.name if source else None, retired.name if retired else "", aside)
     if yaml.safe_load(text) != after:
-        raise BadConfig(f"The settings of {(source or new_path).name} cannot be written as YAML without "
-                        "changing them.",
-                        advice="Nothing was changed. Please send the settings file to support.")
+        raise BadConfig(
+            f"The settings of {(source or new_path).name} cannot be written as YAML without changing them.",
+            advice="Nothing was changed. Please send the settings file to support.",
+        )
     return ConfigPlan(source, shape, settings, after, tuple(used), new_path, text, retired, not_read=aside, **common)
 
 

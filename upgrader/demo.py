@@ -33,14 +33,62 @@ PATH_COLUMNS = ("avatar_path", "document_path", "certificate_path", "contract_do
 RECORD_TABLES = ("caces", "medical_visits", "online_trainings", "contracts", "contract_amendments")
 
 FIRST_NAMES = (
-    "Éloïse", "François", "Gaëlle", "Hélène", "Jérôme", "Zoé", "Noël", "Maëlys", "Bénédicte",
-    "Cédric", "Anaïs", "Raphaël", "Léa", "Loïc", "Inès", "Thérèse", "Joël", "Chloé", "Stéphane",
-    "Aurélie", "Frédéric", "Océane", "Benoît", "Mélanie", "Karim", "Sophie", "Thomas", "Julie",
+    "Éloïse",
+    "François",
+    "Gaëlle",
+    "Hélène",
+    "Jérôme",
+    "Zoé",
+    "Noël",
+    "Maëlys",
+    "Bénédicte",
+    "Cédric",
+    "Anaïs",
+    "Raphaël",
+    "Léa",
+    "Loïc",
+    "Inès",
+    "Thérèse",
+    "Joël",
+    "Chloé",
+    "Stéphane",
+    "Aurélie",
+    "Frédéric",
+    "Océane",
+    "Benoît",
+    "Mélanie",
+    "Karim",
+    "Sophie",
+    "Thomas",
+    "Julie",
 )
 LAST_NAMES = (
-    "Lefèvre", "Béranger", "Dupré", "Mélançon", "Gérard", "Châtelain", "Pérez", "Léger", "Thébault",
-    "Rivière", "Bélanger", "Côté", "Crémieux", "Fréchette", "Hébert", "Lemaître", "Pelletier",
-    "Ménard", "Boulanger", "Garnier", "Martin", "Bernard", "Dubois", "Moreau", "Benali", "N'Diaye",
+    "Lefèvre",
+    "Béranger",
+    "Dupré",
+    "Mélançon",
+    "Gérard",
+    "Châtelain",
+    "Pérez",
+    "Léger",
+    "Thébault",
+    "Rivière",
+    "Bélanger",
+    "Côté",
+    "Crémieux",
+    "Fréchette",
+    "Hébert",
+    "Lemaître",
+    "Pelletier",
+    "Ménard",
+    "Boulanger",
+    "Garnier",
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Moreau",
+    "Benali",
+    "N'Diaye",
 )
 STATUSES = ("actif",) * 6 + ("inactif",)
 WORKSPACES = ("Quai", "Zone A", "Zone B", "Préparation", "Expédition")
@@ -49,20 +97,31 @@ CONTRACT_TYPES = ("CDI",) * 5 + ("CDD",) * 2 + ("Intérim",) * 2 + ("Alternance"
 CACES_YEARS = {"R489-1A": 5, "R489-1B": 5, "R489-3": 5, "R489-4": 5, "R489-5": 10, "R485-2": 5}
 VISIT_RESULTS = ("fit",) * 17 + ("fit_with_restrictions",) * 2 + ("unfit",)
 TRAININGS = (
-    "Sécurité incendie", "Gestes et postures", "Prévention des chutes de plain-pied",
-    "Manipulation des produits dangereux", "Sauveteur secouriste du travail (SST)",
-    "Habilitation électrique H0B0", "Règles de circulation dans l'entrepôt",
+    "Sécurité incendie",
+    "Gestes et postures",
+    "Prévention des chutes de plain-pied",
+    "Manipulation des produits dangereux",
+    "Sauveteur secouriste du travail (SST)",
+    "Habilitation électrique H0B0",
+    "Règles de circulation dans l'entrepôt",
 )
 TRAINING_VALIDITY_MONTHS = (12, 24, 36, None, None)
 DELETION_REASONS = (
-    "Doublon saisi par erreur", "Départ de l'entreprise", "Document remplacé par une version à jour",
-    "Saisie erronée", "Demande du salarié (RGPD)",
+    "Doublon saisi par erreur",
+    "Départ de l'entreprise",
+    "Document remplacé par une version à jour",
+    "Saisie erronée",
+    "Demande du salarié (RGPD)",
 )
 CONTRACT_NOTES = (
-    None, None, "Reprise de l'ancienneté acquise en intérim.", "Télétravail non applicable.",
+    None,
+    None,
+    "Reprise de l'ancienneté acquise en intérim.",
+    "Télétravail non applicable.",
 )
 AMENDMENT_DESCRIPTIONS = (
-    "Augmentation annuelle négociée", "Revalorisation après l'entretien professionnel",
+    "Augmentation annuelle négociée",
+    "Revalorisation après l'entretien professionnel",
 )
 DOCUMENT_FOLDERS = {"caces": "caces", "medical_visits": "medical", "online_trainings": "trainings"}
 EMAIL_DOMAIN = "entrepot-rhone.fr"
@@ -123,10 +182,7 @@ def schema_file(generation: int) -> Path:
 def read_tables(conn: apsw.Connection) -> dict[str, Table]:
     """The tables of an open database, as `PRAGMA table_info` describes them."""
     names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    return {
-        name: Table(name, {c[1]: not c[3] for c in conn.execute(f'PRAGMA table_info("{name}")')})
-        for name in names
-    }
+    return {name: Table(name, {c[1]: not c[3] for c in conn.execute(f'PRAGMA table_info("{name}")')}) for name in names}
 
 
 def add_years(day: date, years: int) -> date:
@@ -221,15 +277,18 @@ class Records:
             done = self.day_between(self.start, self.start + timedelta(days=364))
             while done < END:
                 row_id = self.uid()
-                yield self.soft_delete({
-                    "id": row_id,
-                    "employee_id": person.id,
-                    "kind": kind,
-                    "completion_date": done.isoformat(),
-                    "expiration_date": add_years(done, CACES_YEARS[kind]).isoformat(),
-                    "document_path": self.document("caces", "document_path", row_id),
-                    "created_at": self.stamp(done),
-                }, done)
+                yield self.soft_delete(
+                    {
+                        "id": row_id,
+                        "employee_id": person.id,
+                        "kind": kind,
+                        "completion_date": done.isoformat(),
+                        "expiration_date": add_years(done, CACES_YEARS[kind]).isoformat(),
+                        "document_path": self.document("caces", "document_path", row_id),
+                        "created_at": self.stamp(done),
+                    },
+                    done,
+                )
                 done = add_years(done, CACES_YEARS[kind])
 
     def visits(self, person: Person) -> Iterator[dict]:
@@ -239,16 +298,19 @@ class Records:
             day = self.day_between(first, first + timedelta(days=slot - 1))
             kind = "initial" if number == 0 else self.rng.choice(("periodic",) * 9 + ("recovery",))
             row_id = self.uid()
-            yield self.soft_delete({
-                "id": row_id,
-                "employee_id": person.id,
-                "visit_type": kind,
-                "visit_date": day.isoformat(),
-                "expiration_date": add_years(day, 1 if kind == "recovery" else 2).isoformat(),
-                "result": self.rng.choice(VISIT_RESULTS),
-                "document_path": self.document("medical_visits", "document_path", row_id),
-                "created_at": self.stamp(day),
-            }, day)
+            yield self.soft_delete(
+                {
+                    "id": row_id,
+                    "employee_id": person.id,
+                    "visit_type": kind,
+                    "visit_date": day.isoformat(),
+                    "expiration_date": add_years(day, 1 if kind == "recovery" else 2).isoformat(),
+                    "result": self.rng.choice(VISIT_RESULTS),
+                    "document_path": self.document("medical_visits", "document_path", row_id),
+                    "created_at": self.stamp(day),
+                },
+                day,
+            )
 
     def trainings(self, person: Person) -> Iterator[dict]:
         for year in range(self.years):
@@ -257,16 +319,19 @@ class Records:
                 done = self.day_between(first, first + timedelta(days=364))
                 months = self.rng.choice(TRAINING_VALIDITY_MONTHS)
                 row_id = self.uid()
-                yield self.soft_delete({
-                    "id": row_id,
-                    "employee_id": person.id,
-                    "title": self.rng.choice(TRAININGS),
-                    "completion_date": done.isoformat(),
-                    "validity_months": months,
-                    "expiration_date": add_months(done, months).isoformat() if months else None,
-                    "certificate_path": self.document("online_trainings", "certificate_path", row_id, 0.25),
-                    "created_at": self.stamp(done),
-                }, done)
+                yield self.soft_delete(
+                    {
+                        "id": row_id,
+                        "employee_id": person.id,
+                        "title": self.rng.choice(TRAININGS),
+                        "completion_date": done.isoformat(),
+                        "validity_months": months,
+                        "expiration_date": add_months(done, months).isoformat() if months else None,
+                        "certificate_path": self.document("online_trainings", "certificate_path", row_id, 0.25),
+                        "created_at": self.stamp(done),
+                    },
+                    done,
+                )
 
     def contract(self, person: Person, kind: str, start: date, end: date | None, active: bool) -> dict:
         rng = self.rng
@@ -411,7 +476,7 @@ T = TypeVar("T")
 
 def chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 def insert_employees(writer: Writer, records: Records, count: int) -> list[Person]:
@@ -437,8 +502,9 @@ def insert_records(writer: Writer, records: Records, people: list[Person]) -> No
         writer.insert(rows)
 
 
-def fill(conn: apsw.Connection, root: Path, generation: int, records: Records, employees: int,
-         pending_wal: bool) -> None:
+def fill(
+    conn: apsw.Connection, root: Path, generation: int, records: Records, employees: int, pending_wal: bool
+) -> None:
     """Insert all data; with `pending_wal` the last transaction of records stays in the -wal file.
 
     That tail is the records of the last tenth of the employees, at most one transaction's worth:
@@ -455,9 +521,17 @@ def fill(conn: apsw.Connection, root: Path, generation: int, records: Records, e
     writer.insert({"app_locks": [records.stale_lock(generation)]})
 
 
-def create_installation(root: Path, generation: int, *, employees: int = 50, years: int = 3,
-                        visits_per_year: int = 1, seed: int = 1, pending_wal: bool = True,
-                        config: str | None = "era") -> Path:
+def create_installation(
+    root: Path,
+    generation: int,
+    *,
+    employees: int = 50,
+    years: int = 3,
+    visits_per_year: int = 1,
+    seed: int = 1,
+    pending_wal: bool = True,
+    config: str | None = "era",
+) -> Path:
     """Build a Wareflow EMS installation of schema generation 1..8 in `root`; return the database path."""
     root = Path(root)
     db = make_layout(root)
@@ -506,12 +580,21 @@ def yaml_config_text() -> str:
 
 
 FIRST_WITH_OTHER_SETTINGS = 7
-BACKUP_SETTINGS = {"enabled": True, "frequency": "daily", "time": "18:30", "keep_last": 10,
-                   "directory": "backups", "compress": True, "include_documents": False}
-ALERT_SETTINGS = {"caces": {"enabled": True, "days_before": [30, 60]},
-                  "medical_visits": {"enabled": True, "days_before": [30]},
-                  "contracts": {"enabled": True, "days_before": [15, 30], "notify": "Responsable d'entrepôt"},
-                  "email": {"enabled": False, "recipient": EMAIL_RECIPIENT}}
+BACKUP_SETTINGS = {
+    "enabled": True,
+    "frequency": "daily",
+    "time": "18:30",
+    "keep_last": 10,
+    "directory": "backups",
+    "compress": True,
+    "include_documents": False,
+}
+ALERT_SETTINGS = {
+    "caces": {"enabled": True, "days_before": [30, 60]},
+    "medical_visits": {"enabled": True, "days_before": [30]},
+    "contracts": {"enabled": True, "days_before": [15, 30], "notify": "Responsable d'entrepôt"},
+    "email": {"enabled": False, "recipient": EMAIL_RECIPIENT},
+}
 
 
 def write_other_settings(root: Path) -> list[Path]:

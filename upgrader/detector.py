@@ -10,8 +10,14 @@ import apsw
 from upgrader.errors import BadInstallation, NewerDatabase, UnknownSchema
 from upgrader.loader import Catalog, Step
 from upgrader.recorder import read_history, recorded_app_migrations
-from upgrader.schema import (Schema, column_differences, constraint_differences, differences, index_differences,
-                             read_schema)
+from upgrader.schema import (
+    Schema,
+    column_differences,
+    constraint_differences,
+    differences,
+    index_differences,
+    read_schema,
+)
 
 _APP_MIGRATION = re.compile(r"^(\d{8}_\d{6})_")
 
@@ -62,11 +68,15 @@ def unexplained(actual: Schema, expected: Schema, later: list[Schema]) -> list[s
             col_options = [t.column(col.name) if t else None for t in alternatives]
             if have is None:
                 out.append(f"column {table.name}.{col.name} is missing")
-            elif not _explained(have, col, col_options, lambda a, b: column_differences(table.name, a, b)):
+            elif not _explained(have, col, col_options, lambda a, b, name=table.name: column_differences(name, a, b)):
                 out.extend(column_differences(table.name, have, col))
         keys = [(t.foreign_keys, t.unique_constraints) if t else None for t in alternatives]
-        if not _explained((mine.foreign_keys, mine.unique_constraints),
-                          (table.foreign_keys, table.unique_constraints), keys, lambda a, b: a != b):
+        if not _explained(
+            (mine.foreign_keys, mine.unique_constraints),
+            (table.foreign_keys, table.unique_constraints),
+            keys,
+            lambda a, b: a != b,
+        ):
             out.extend(constraint_differences(mine, table))
     for key, index in expected.indexes.items():
         mine_index = actual.indexes.get(key)
@@ -82,7 +92,9 @@ def unknown(schema: Schema, catalog: Catalog) -> UnknownSchema:
     closest = min(catalog.steps, key=lambda s: (len(differences(schema, s.schema)), -s.generation))
     return UnknownSchema(
         f"This database does not match any Wareflow EMS version. Closest is {closest.label} "
-        f"({closest.releases}); the differences are:", differences(schema, closest.schema))
+        f"({closest.releases}); the differences are:",
+        differences(schema, closest.schema),
+    )
 
 
 def refuse_if_not_wems(conn: apsw.Connection, catalog: Catalog) -> None:
@@ -95,8 +107,10 @@ def _refuse_if_not_wems(schema: Schema, catalog: Catalog) -> None:
         raise BadInstallation("The database file is empty: it holds no Wareflow EMS data.")
     known = set(catalog.latest.schema.tables)
     if not known & set(schema.tables):
-        raise BadInstallation("This is not a Wareflow EMS database: it has none of its tables "
-                              f"(it has: {', '.join(sorted(t.name for t in schema.tables.values()))}).")
+        raise BadInstallation(
+            "This is not a Wareflow EMS database: it has none of its tables "
+            f"(it has: {', '.join(sorted(t.name for t in schema.tables.values()))})."
+        )
 
 
 def _stamp(name: str) -> str | None:
@@ -112,12 +126,14 @@ def _refuse_if_newer(conn: apsw.Connection, catalog: Catalog) -> None:
         h = newer_steps[-1]
         raise NewerDatabase(
             f"This database was upgraded to {h['step']} by wems-upgrade {h['upgrader_version']}, "
-            f"newer than this upgrader knows (up to {latest.label}, Wareflow EMS {latest.last_release}).")
+            f"newer than this upgrader knows (up to {latest.label}, Wareflow EMS {latest.last_release})."
+        )
     known = catalog.app_migrations(latest.generation)
     newest_known = max((stamp for stamp in map(_stamp, known) if stamp), default="")
-    unknown = sorted(n for n in recorded_app_migrations(conn) if n not in known
-                     and (_stamp(n) or "") > newest_known)
+    unknown = sorted(n for n in recorded_app_migrations(conn) if n not in known and (_stamp(n) or "") > newest_known)
     if unknown:
         raise NewerDatabase(
             f"This database was changed by a Wareflow EMS release newer than this upgrader knows "
-            f"(up to {latest.last_release}).", [f"unknown app migration {n}" for n in unknown])
+            f"(up to {latest.last_release}).",
+            [f"unknown app migration {n}" for n in unknown],
+        )

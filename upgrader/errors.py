@@ -68,8 +68,9 @@ class UpgradeError(Exception):
         if "reference" not in cls.__dict__:
             cls.reference = kebab_case(cls.__name__)
 
-    def __init__(self, message: str, details: list[str] | None = None, advice: str | None = None,
-                 reference: str | None = None):
+    def __init__(
+        self, message: str, details: list[str] | None = None, advice: str | None = None, reference: str | None = None
+    ):
         super().__init__(message)
         self.message = message
         self.details = list(details or [])
@@ -84,8 +85,10 @@ class MalformedMigrations(UpgradeError, ValueError):
     a bug of this build of wems-upgrade, never of the installation. Found before anything is read."""
 
     reference = "malformed-migrations"
-    advice = ("Nothing was changed. This build of wems-upgrade carries broken migrations: "
-              "please send this message and the log to support.")
+    advice = (
+        "Nothing was changed. This build of wems-upgrade carries broken migrations: "
+        "please send this message and the log to support."
+    )
 
 
 class UsageError(UpgradeError):
@@ -99,16 +102,20 @@ class BadInstallation(UpgradeError):
     exit_code = EXIT_BAD_INSTALLATION
     reference = "no-usable-database"
     status = "refused"
-    advice = ("Nothing was changed. Check that --data-dir points at the Wareflow EMS folder "
-              "(the one holding data/employee_manager.db).")
+    advice = (
+        "Nothing was changed. Check that --data-dir points at the Wareflow EMS folder "
+        "(the one holding data/employee_manager.db)."
+    )
 
 
 class UnknownSchema(UpgradeError):
     exit_code = EXIT_UNKNOWN_SCHEMA
     reference = "unknown-structure"
     status = "refused"
-    advice = ("Nothing was changed. The database was probably changed by hand. Send this report "
-              "to support; do not try to fix the database yourself.")
+    advice = (
+        "Nothing was changed. The database was probably changed by hand. Send this report "
+        "to support; do not try to fix the database yourself."
+    )
 
 
 class SchemaConflict(UnknownSchema):
@@ -152,8 +159,10 @@ class BadConfig(UpgradeError):
     exit_code = EXIT_BAD_CONFIG
     reference = "bad-settings"
     status = "refused"
-    advice = ("Nothing was changed. Correct the configuration file at the place shown (or rename it "
-              "to let Wareflow EMS use its defaults), then run wems-upgrade again.")
+    advice = (
+        "Nothing was changed. Correct the configuration file at the place shown (or rename it "
+        "to let Wareflow EMS use its defaults), then run wems-upgrade again."
+    )
 
 
 class BadBackup(UpgradeError):
@@ -167,8 +176,10 @@ class NoRoom(UpgradeError):
     exit_code = EXIT_NO_ROOM
     reference = "no-room"
     status = "refused"
-    advice = ("Nothing was changed. Free some disk space or make the folder writable "
-              "(or choose another place for backups with --backup-dir), then run wems-upgrade again.")
+    advice = (
+        "Nothing was changed. Free some disk space or make the folder writable "
+        "(or choose another place for backups with --backup-dir), then run wems-upgrade again."
+    )
 
 
 class Stopped(UpgradeError):
@@ -195,18 +206,22 @@ class StoppedHalfDone(Stopped):
 def damaged_database(path, problems: list[str]) -> BadInstallation:
     """The installation's own database fails SQLite's check: its fault, not a backup's."""
     return DamagedDatabase(
-        f"The database {path} is damaged: SQLite's own check finds problems in it.", problems[:10],
+        f"The database {path} is damaged: SQLite's own check finds problems in it.",
+        problems[:10],
         advice="Nothing was changed. Do not let Wareflow EMS keep writing to it. Put back a backup made "
-               "before the damage (wems-upgrade --list-backups, then --restore), or send this report "
-               "and the log to support.")
+        "before the damage (wems-upgrade --list-backups, then --restore), or send this report "
+        "and the log to support.",
+    )
 
 
 def stopped(how: str, *, half_done: bool = False, working: bool = True) -> Stopped:
     """The stop in words: whether an installation may be left half-changed, and what to do."""
     if half_done:
-        return StoppedHalfDone(f"Stopped by {how} while the installation's files were being replaced.",
-                               advice="Run wems-upgrade again: it finishes or undoes the interrupted change. "
-                                      "Do not start Wareflow EMS before.")
+        return StoppedHalfDone(
+            f"Stopped by {how} while the installation's files were being replaced.",
+            advice="Run wems-upgrade again: it finishes or undoes the interrupted change. "
+            "Do not start Wareflow EMS before.",
+        )
     if not working:
         return Stopped(f"Stopped by {how}.", advice="No installation was being changed at that moment.")
     return Stopped(f"Stopped by {how}.")

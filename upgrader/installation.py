@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, cast
+from typing import cast
 
 import apsw
 
@@ -17,8 +18,10 @@ DEFAULT_NAME = "employee_manager.db"
 #: The longest name SQLite opens for us beside the database: the work copy's rollback journal.
 LONGEST_SUFFIX = ".wems-upgrade-0000000.tmp-journal"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-DOTENV_ADVICE = ("Nothing was changed. Wareflow EMS reads .env as UTF-8 text and cannot start with this one "
-                 "either. Open it in Notepad, choose File > Save as, Encoding: UTF-8, then run wems-upgrade again.")
+DOTENV_ADVICE = (
+    "Nothing was changed. Wareflow EMS reads .env as UTF-8 text and cannot start with this one "
+    "either. Open it in Notepad, choose File > Save as, Encoding: UTF-8, then run wems-upgrade again."
+)
 
 
 @dataclass(frozen=True)
@@ -39,9 +42,10 @@ def read_dotenv(path: Path) -> dict[str, str]:
         if not line or line.startswith("#") or "=" not in line:
             continue
         if "\0" in line:
-            raise BadInstallation(f"The file {path} has an invisible NUL character on line {number}.",
-                                  advice=DOTENV_ADVICE.replace(" Open it", " Remove it (or retype the line)"
-                                                               ", or open it", 1))
+            raise BadInstallation(
+                f"The file {path} has an invisible NUL character on line {number}.",
+                advice=DOTENV_ADVICE.replace(" Open it", " Remove it (or retype the line), or open it", 1),
+            )
         key, _, value = line.removeprefix("export ").partition("=")
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
@@ -59,12 +63,13 @@ def _dotenv_text(path: Path) -> str:
     except OSError as exc:
         raise BadInstallation(f"The file {path} cannot be read ({exc.strerror or exc}).") from exc
     if data.startswith(UTF16_BOMS):
-        raise BadInstallation(f"The file {path} is saved as UTF-16 (\"Unicode\" in Notepad), not UTF-8.",
-                              advice=DOTENV_ADVICE)
+        raise BadInstallation(
+            f'The file {path} is saved as UTF-16 ("Unicode" in Notepad), not UTF-8.', advice=DOTENV_ADVICE
+        )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
+        line = data[: exc.start].count(b"\n") + 1
         raise BadInstallation(f"The file {path} is not UTF-8 text (line {line}).", advice=DOTENV_ADVICE) from None
 
 
@@ -73,11 +78,13 @@ def _check_length(database: Path) -> None:
     longest = cast(int, apsw.vfs_details()[0]["mxPathname"]) - len(LONGEST_SUFFIX)  # an int in sqlite3_vfs
     length = len(str(database).encode("utf-8"))
     if length > longest:
-        raise BadInstallation(f"The database path {database} is too long for SQLite: {length} characters, "
-                              f"and wems-upgrade can use at most {longest}.",
-                              advice="Nothing was changed. Move the Wareflow EMS folder to a shorter path "
-                                     "(or shorten DATABASE_PATH / DATABASE_DIR in .env), then run "
-                                     "wems-upgrade again.")
+        raise BadInstallation(
+            f"The database path {database} is too long for SQLite: {length} characters, "
+            f"and wems-upgrade can use at most {longest}.",
+            advice="Nothing was changed. Move the Wareflow EMS folder to a shorter path "
+            "(or shorten DATABASE_PATH / DATABASE_DIR in .env), then run "
+            "wems-upgrade again.",
+        )
 
 
 def _database_path(root: Path, settings: Mapping[str, str]) -> tuple[Path, str]:
@@ -95,8 +102,7 @@ def locate(root: Path | str, environ: Mapping[str, str] | None = None) -> Instal
     if not root.is_dir():
         raise BadInstallation(f"The folder {root} does not exist.")
     environ = os.environ if environ is None else environ
-    settings = {**read_dotenv(root / ".env"),
-                **{k: v for k, v in environ.items() if k.startswith("DATABASE_")}}
+    settings = {**read_dotenv(root / ".env"), **{k: v for k, v in environ.items() if k.startswith("DATABASE_")}}
     database, source = _database_path(root, settings)
     _check_length(database)
     return Installation(root, database.resolve(), find_config(root), source)

@@ -44,7 +44,7 @@ def parse_app_operations(text: str, source: str = APP_CHECKS_FILE) -> tuple[AppO
     if lead:
         raise MalformedMigrations(f"{source}: SQL before the first '-- name:' line: {lead[0].strip()}")
     operations, seen = [], set()
-    for name, body in zip(parts[1::2], parts[2::2]):
+    for name, body in zip(parts[1::2], parts[2::2], strict=True):
         sql = body.strip()
         code = [line for line in sql.splitlines() if line.strip() and not line.lstrip().startswith("--")]
         if not code:
@@ -120,14 +120,20 @@ def _load_step(folder: Path) -> Step:
     if meta.get("generation") != generation:
         raise MalformedMigrations(f"step.toml says generation {meta.get('generation')}")
     return Step(
-        generation=generation, name=match.group(2), description=meta["description"],
-        releases=meta["releases"], schema_sql=(folder / "schema.sql").read_text(encoding="utf-8"),
-        up_sql=up_sql, first_release=_version(meta.get("first_release")),
+        generation=generation,
+        name=match.group(2),
+        description=meta["description"],
+        releases=meta["releases"],
+        schema_sql=(folder / "schema.sql").read_text(encoding="utf-8"),
+        up_sql=up_sql,
+        first_release=_version(meta.get("first_release")),
         last_release=_version(meta.get("last_release")),
         app_migrations=tuple(meta.get("app_migrations", ())),
-        operations=tuple(parse_operations(up_sql)) if up_sql else (), app_checks_sql=checks_sql,
+        operations=tuple(parse_operations(up_sql)) if up_sql else (),
+        app_checks_sql=checks_sql,
         app_operations=parse_app_operations(checks_sql, APP_CHECKS_FILE) if checks_sql else (),
-        app_operations_from=generation if checks_sql else None)
+        app_operations_from=generation if checks_sql else None,
+    )
 
 
 @dataclass(frozen=True)
@@ -183,12 +189,13 @@ class Catalog:
             raise UsageError(f"'{wanted}' is not a version (examples: 2.3.2, g8, latest).") from None
         newest = self.latest.last_release
         if newest and version > newest:
-            raise NewerDatabase(f"Wareflow EMS {version} is newer than this upgrader knows "
-                                f"(newest known: {newest}).")
+            raise NewerDatabase(f"Wareflow EMS {version} is newer than this upgrader knows (newest known: {newest}).")
         candidates = [s for s in self.steps if s.first_release and s.first_release <= version]
         if not candidates:
-            raise UsageError(f"No known Wareflow EMS release is {version}; use a generation (g1 to "
-                             f"{self.latest.label}) for the 0.1.0 pre-release builds.")
+            raise UsageError(
+                f"No known Wareflow EMS release is {version}; use a generation (g1 to "
+                f"{self.latest.label}) for the 0.1.0 pre-release builds."
+            )
         return candidates[-1]
 
 
@@ -196,16 +203,21 @@ def load_catalog(folder: Path | None = None) -> Catalog:
     folder = folder or migrations_dir()
     if not folder.is_dir():
         raise MalformedMigrations(f"The migrations folder {folder} is missing.")
-    found = sorted((int(match.group(1)), p) for p in folder.iterdir()
-                   if p.is_dir() and (match := _FOLDER.match(p.name)))
+    found = sorted(
+        (int(match.group(1)), p) for p in folder.iterdir() if p.is_dir() and (match := _FOLDER.match(p.name))
+    )
     steps = _inherit_app_operations([load_step(path) for _n, path in found])
     numbers = [s.generation for s in steps]
     if not steps or numbers != list(range(1, len(steps) + 1)):
-        raise MalformedMigrations(f"The migrations folder {folder} is malformed: generations must be g1, g2, ... "
-                                  f"without gaps; found {', '.join(f'g{n}' for n in numbers) or 'none'}")
+        raise MalformedMigrations(
+            f"The migrations folder {folder} is malformed: generations must be g1, g2, ... "
+            f"without gaps; found {', '.join(f'g{n}' for n in numbers) or 'none'}"
+        )
     if steps[0].up_sql is not None or any(s.up_sql is None for s in steps[1:]):
-        raise MalformedMigrations(f"The migrations folder {folder} is malformed: g1 is the baseline (no up.sql); "
-                                  "every later generation needs up.sql")
+        raise MalformedMigrations(
+            f"The migrations folder {folder} is malformed: g1 is the baseline (no up.sql); "
+            "every later generation needs up.sql"
+        )
     return Catalog(steps, folder)
 
 

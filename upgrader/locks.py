@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Iterator
 
 import apsw
 
@@ -29,8 +29,10 @@ class AppLock:
     def describe(self) -> str:
         who = f"{self.username} on " if self.username else ""
         version = f" (Wareflow EMS {self.app_version})" if self.app_version else ""
-        return f"{who}computer {self.hostname}, process {self.process_id}{version}, " \
-               f"last seen {self.last_heartbeat:%Y-%m-%d %H:%M}"
+        return (
+            f"{who}computer {self.hostname}, process {self.process_id}{version}, "
+            f"last seen {self.last_heartbeat:%Y-%m-%d %H:%M}"
+        )
 
 
 def _parse_time(value) -> datetime | None:
@@ -45,20 +47,19 @@ def _parse_time(value) -> datetime | None:
 def app_locks(conn: apsw.Connection) -> list[AppLock]:
     if not has_table(conn, "app_locks"):
         return []
-    rows = conn.execute('SELECT "hostname", "username", "process_id", "app_version", "last_heartbeat" '
-                        'FROM "app_locks"')
+    rows = conn.execute('SELECT "hostname", "username", "process_id", "app_version", "last_heartbeat" FROM "app_locks"')
     return [AppLock(h, u, p, v, t) for h, u, p, v, raw in rows if (t := _parse_time(raw))]
 
 
-def check_app_closed(conn: apsw.Connection, timeout_minutes: int = DEFAULT_LOCK_TIMEOUT_MINUTES,
-                     now: datetime | None = None) -> list[AppLock]:
+def check_app_closed(
+    conn: apsw.Connection, timeout_minutes: int = DEFAULT_LOCK_TIMEOUT_MINUTES, now: datetime | None = None
+) -> list[AppLock]:
     """Refuse if a lock's heartbeat is fresher than the app's own timeout; return the stale locks."""
     now = now or datetime.now()
     locks = app_locks(conn)
     fresh = [lock for lock in locks if lock.last_heartbeat > now - timedelta(minutes=timeout_minutes)]
     if fresh:
-        raise DatabaseInUse("Wareflow EMS is open on this database:",
-                            [lock.describe() for lock in fresh])
+        raise DatabaseInUse("Wareflow EMS is open on this database:", [lock.describe() for lock in fresh])
     return locks
 
 
@@ -79,31 +80,25 @@ def installation_lock(db: Path) -> Iterator[None]:
 @contextmanager
 def hold_file_lock(path: Path) -> Iterator[None]:
     """Create `path` and hold an OS lock on it until the block ends; the file itself stays."""
-    handle = open(path, "a+b")
-    try:
+    with open(path, "a+b") as handle:
         if not _try_lock(handle):
             raise DatabaseInUse(f"Another wems-upgrade is using {path.parent}.")
         yield
-    finally:
-        handle.close()
 
 
 def is_abandoned(path: Path) -> bool:
     """True when nobody holds the OS lock on `path` any more (its owner finished or died)."""
     try:
-        handle = open(path, "r+b")
+        with open(path, "r+b") as handle:
+            return _try_lock(handle)
     except OSError:
         return False
-    try:
-        return _try_lock(handle)
-    finally:
-        handle.close()
 
 
 def _acquire(path: Path):
     for _attempt in range(3):
         try:
-            handle = open(path, "a+b")
+            handle = open(path, "a+b")  # noqa: SIM115 - held open until the caller lets go
         except OSError as exc:
             raise NoRoom(f"The folder {path.parent} cannot be written ({exc.strerror or exc}).") from exc
         if not _try_lock(handle):
@@ -127,9 +122,11 @@ def _try_lock(handle) -> bool:
     try:
         if sys.platform == "win32":
             import msvcrt
+
             msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
         else:
             import fcntl
+
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         return True
     except OSError:

@@ -37,8 +37,13 @@ class Operation:
     statements: tuple[str, ...]
 
     def describe(self) -> str:
-        words = {"create_table": "create table", "create_index": "create index",
-                 "add_column": "add column", "rebuild": "rebuild table", "sql": "run"}
+        words = {
+            "create_table": "create table",
+            "create_index": "create index",
+            "add_column": "add column",
+            "rebuild": "rebuild table",
+            "sql": "run",
+        }
         return f"{words[self.kind]} {self.target}"
 
 
@@ -71,7 +76,7 @@ def parse_operations(sql: str) -> list[Operation]:
         text = _strip_comments(statements[i]).strip()
         table = _CREATE_TABLE.match(text)
         if table and table.group(1).lower().startswith("new_"):
-            ops.append(_rebuild(statements[i:i + 4], table.group(1)[4:]))
+            ops.append(_rebuild(statements[i : i + 4], table.group(1)[4:]))
             i += 4
             continue
         ops.append(_single(statements[i], text))
@@ -88,12 +93,18 @@ def _rebuild(group: list[str], table: str) -> Operation:
     texts = [_strip_comments(s).strip() for s in group] + ["", "", ""]
     new, old = f"new_{table}".lower(), table.lower()
     insert = _names(_INSERT, texts[1])
-    ok = (insert[:1] == (new,) and insert[-1:] == (old,) and _names(_DROP, texts[2]) == (old,)
-          and _names(_RENAME, texts[3]) == (new, old))
+    ok = (
+        insert[:1] == (new,)
+        and insert[-1:] == (old,)
+        and _names(_DROP, texts[2]) == (old,)
+        and _names(_RENAME, texts[3]) == (new, old)
+    )
     if not ok:
-        raise MalformedMigrations(f"rebuild of {table} must be: CREATE TABLE new_{table}; INSERT INTO "
-                                  f"new_{table} (...) SELECT ... FROM {table}; DROP TABLE {table}; "
-                                  f"ALTER TABLE new_{table} RENAME TO {table}")
+        raise MalformedMigrations(
+            f"rebuild of {table} must be: CREATE TABLE new_{table}; INSERT INTO "
+            f"new_{table} (...) SELECT ... FROM {table}; DROP TABLE {table}; "
+            f"ALTER TABLE new_{table} RENAME TO {table}"
+        )
     op = Operation("rebuild", table, table, tuple(group))
     _check_copy_lists(op)
     return op
@@ -113,7 +124,7 @@ def _copy_lists(op: Operation) -> tuple[list[str], list[str], str]:
     match = _INSERT.match(text)
     if match is None:  # _rebuild checked this statement before making the operation
         raise MalformedMigrations(f"rebuild of {op.target}: the second statement is not INSERT INTO ... SELECT")
-    tail = text[match.end():].rstrip().rstrip(";")
+    tail = text[match.end() :].rstrip().rstrip(";")
     return [_unquote(c) for c in _split_list(match.group(2))], [c.strip() for c in _split_list(match.group(3))], tail
 
 
@@ -136,10 +147,14 @@ def _split_list(text: str) -> list[str]:
 def _check_copy_lists(op: Operation) -> None:
     """Each plain column in the SELECT must go to the column of the same name: no value changes column."""
     written, selected, _tail = _copy_lists(op)
-    swapped = [(w, s) for w, s in zip(written, selected) if _is_name(s) and _unquote(s).lower() != w.lower()]
+    swapped = [
+        (w, s) for w, s in zip(written, selected, strict=False) if _is_name(s) and _unquote(s).lower() != w.lower()
+    ]
     if len(written) != len(selected) or swapped:
-        raise MalformedMigrations(f"rebuild of {op.target}: the INSERT column list and the SELECT list must "
-                                  f"name the same columns in the same order (differ at {swapped or 'their length'})")
+        raise MalformedMigrations(
+            f"rebuild of {op.target}: the INSERT column list and the SELECT list must "
+            f"name the same columns in the same order (differ at {swapped or 'their length'})"
+        )
 
 
 def _single(statement: str, text: str) -> Operation:
@@ -165,8 +180,7 @@ def statements_for(op: Operation, current: Schema, expected: Schema, final: Sche
     """
     if op.kind == "rebuild":
         return _rebuild_statements(op, current, expected, final)
-    check = {"create_table": _table_needed, "create_index": _index_needed,
-             "add_column": _column_needed}.get(op.kind)
+    check = {"create_table": _table_needed, "create_index": _index_needed, "add_column": _column_needed}.get(op.kind)
     return op.statements if check is None or check(op, current, expected) else None
 
 
@@ -234,8 +248,10 @@ def _carrying(op: Operation, columns: list[Column]) -> tuple[str, ...]:
     written, selected, tail = _copy_lists(op)
     names = [f'"{c.name}"' for c in columns]
     adds = [f'ALTER TABLE "new_{op.target}" ADD COLUMN {column_sql(c)}' for c in columns]
-    insert = (f'INSERT INTO "new_{op.target}" ({", ".join([f"{chr(34)}{w}{chr(34)}" for w in written] + names)})'
-              f' SELECT {", ".join(selected + names)} FROM "{op.target}"{tail}')
+    insert = (
+        f'INSERT INTO "new_{op.target}" ({", ".join([f"{chr(34)}{w}{chr(34)}" for w in written] + names)})'
+        f' SELECT {", ".join(selected + names)} FROM "{op.target}"{tail}'
+    )
     return (create, *adds, insert, drop, rename)
 
 

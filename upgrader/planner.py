@@ -46,7 +46,8 @@ def make_plan(conn: apsw.Connection, catalog: Catalog, target: Step) -> Plan:
     if base and base.generation > target.generation:
         raise NewerDatabase(
             f"This database is {base.label} ({base.releases}), newer than the "
-            f"requested {target.label} ({target.releases}). wems-upgrade never downgrades.")
+            f"requested {target.label} ({target.releases}). wems-upgrade never downgrades."
+        )
     if target is not catalog.latest:
         base = newest_contained(schema, catalog, target)
     if base is None:
@@ -64,7 +65,9 @@ def _refuse_unexplained(schema: Schema, target: Step) -> None:
     if extras:
         raise UnknownSchema(
             f"This database has parts that Wareflow EMS {target.label} ({target.releases}) does not "
-            "have. They may have been added by hand, or by a newer release:", extras)
+            "have. They may have been added by hand, or by a newer release:",
+            extras,
+        )
 
 
 def simulate(conn: apsw.Connection, steps: list[Step], target: Step) -> list[Outcome]:
@@ -78,8 +81,9 @@ def simulate(conn: apsw.Connection, steps: list[Step], target: Step) -> list[Out
     finally:
         copy.close()
     if problems:
-        raise UnknownSchema(f"After upgrading, this database would still differ from "
-                            f"{target.label}; the differences are:", problems)
+        raise UnknownSchema(
+            f"After upgrading, this database would still differ from {target.label}; the differences are:", problems
+        )
     return outcomes
 
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections import Counter
-from datetime import datetime, timezone
-
 import re
+from collections import Counter
+from datetime import UTC, datetime
 
 import apsw
 
@@ -44,18 +43,20 @@ def record_app_migrations(conn: apsw.Connection, names: list[str], now: datetime
     """Record `names` as the app's migration manager would: one new batch, local time, rollback_<name>."""
     if not names:
         return
-    (last,) = next(conn.execute('SELECT COALESCE(MAX("batch"), 0) FROM "migrations" '
-                                "WHERE typeof(\"batch\") = 'integer'"))
+    (last,) = next(
+        conn.execute('SELECT COALESCE(MAX("batch"), 0) FROM "migrations" WHERE typeof("batch") = \'integer\'')
+    )
     applied_at = now.isoformat(sep=" ")
-    conn.executemany('INSERT INTO "migrations" ("name", "batch", "applied_at", "rollback_name") '
-                     "VALUES (?, ?, ?, ?)",
-                     [(name, last + 1, applied_at, f"rollback_{name}") for name in names])
+    conn.executemany(
+        'INSERT INTO "migrations" ("name", "batch", "applied_at", "rollback_name") VALUES (?, ?, ?, ?)',
+        [(name, last + 1, applied_at, f"rollback_{name}") for name in names],
+    )
 
 
 def record_history(conn: apsw.Connection, outcomes: list[Outcome], version: str) -> None:
     """One history row per step run: its generation, SQL checksum and operation counts."""
     conn.execute(HISTORY_DDL)
-    run_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    run_at = datetime.now(UTC).isoformat(timespec="seconds")
     applied: Counter[int] = Counter()
     skipped: Counter[int] = Counter()
     steps: dict[int, Step] = {}
@@ -65,8 +66,11 @@ def record_history(conn: apsw.Connection, outcomes: list[Outcome], version: str)
     conn.executemany(
         f'INSERT INTO "{HISTORY_TABLE}" ("run_at", "upgrader_version", "generation", "step", "checksum", '
         '"operations_applied", "operations_skipped") VALUES (?, ?, ?, ?, ?, ?, ?)',
-        [(run_at, version, gen, f"{step.label}_{step.name}", step.checksum, applied[gen], skipped[gen])
-         for gen, step in steps.items()])
+        [
+            (run_at, version, gen, f"{step.label}_{step.name}", step.checksum, applied[gen], skipped[gen])
+            for gen, step in steps.items()
+        ],
+    )
 
 
 def read_history(conn: apsw.Connection) -> list[dict]:
@@ -75,16 +79,23 @@ def read_history(conn: apsw.Connection) -> list[dict]:
         return []
     names = [row[1] for row in conn.execute(f'PRAGMA table_info("{HISTORY_TABLE}")')]
     if sorted(names) != sorted(HISTORY_COLUMNS):
-        raise _odd_history([f"its columns are {', '.join(names)}; wems-upgrade makes "
-                            f"{', '.join(HISTORY_COLUMNS)}"])
-    rows = [dict(zip(names, row)) for row in conn.execute(f'SELECT * FROM "{HISTORY_TABLE}" ORDER BY "id"')]
-    odd = [f"row {row['id']}: generation {row['generation']!r} is not a whole number" for row in rows
-           if not isinstance(row["generation"], int)]
+        raise _odd_history([f"its columns are {', '.join(names)}; wems-upgrade makes {', '.join(HISTORY_COLUMNS)}"])
+    rows = [
+        dict(zip(names, row, strict=True)) for row in conn.execute(f'SELECT * FROM "{HISTORY_TABLE}" ORDER BY "id"')
+    ]
+    odd = [
+        f"row {row['id']}: generation {row['generation']!r} is not a whole number"
+        for row in rows
+        if not isinstance(row["generation"], int)
+    ]
     if odd:
         raise _odd_history(odd)
     return rows
 
 
 def _odd_history(details: list[str]) -> UnknownSchema:
-    return UnknownSchema(f"The table {HISTORY_TABLE}, where wems-upgrade records its work, is not as "
-                         "wems-upgrade makes it (changed by hand?):", details[:10])
+    return UnknownSchema(
+        f"The table {HISTORY_TABLE}, where wems-upgrade records its work, is not as "
+        "wems-upgrade makes it (changed by hand?):",
+        details[:10],
+    )

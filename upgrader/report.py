@@ -45,16 +45,20 @@ def _header(result: UpgradeResult) -> list[str]:
     install = result.installation
     lines = [f"Installation: {install.root}", f"Database:     {install.database}", ""]
     notes = [f"Note: {result.recovered}"] if result.recovered else []
-    notes += [f"Note: an old lock of Wareflow EMS is left in the database and was ignored "
-              f"({lock.describe()})." for lock in result.stale_locks]
+    notes += [
+        f"Note: an old lock of Wareflow EMS is left in the database and was ignored ({lock.describe()})."
+        for lock in result.stale_locks
+    ]
     return lines + notes + ([""] if notes else [])
 
 
 def render_plan(result: UpgradeResult) -> str:
     plan = result.plan
-    lines = _header(result) + ["Plan",
-                               f"  Database is:   {_version(plan.current)}",
-                               f"  Upgrading to:  {_version(plan.target)}"]
+    lines = _header(result) + [
+        "Plan",
+        f"  Database is:   {_version(plan.current)}",
+        f"  Upgrading to:  {_version(plan.target)}",
+    ]
     if plan.detection.beyond:
         lines.append("  Already there, from later releases (kept, not redone):")
         lines += [f"    - {d}" for d in plan.detection.beyond]
@@ -63,8 +67,9 @@ def render_plan(result: UpgradeResult) -> str:
         lines.append(f"       ({_changes(outcomes)})")
         lines += [f"       - already present: {o.operation.describe()}" for o in outcomes if not o.applied]
     if plan.app_migrations:
-        lines.append(f"  Record {len(plan.app_migrations)} finished migration(s) so Wareflow EMS "
-                     "starts with nothing pending")
+        lines.append(
+            f"  Record {len(plan.app_migrations)} finished migration(s) so Wareflow EMS starts with nothing pending"
+        )
     lines += _plan_settings_lines(result.config)
     if result.space and result.status != "dry_run":
         lines.append(f"  Disk: {_disk_need(result.space)}")
@@ -78,8 +83,10 @@ def _plan_settings_lines(config: ConfigPlan | None) -> list[str]:
     lines = []
     if config.not_read:
         source = cast(Path, config.source)  # a value not read was read from a settings file
-        lines.append(f"  Settings: {len(config.not_read)} value(s) in {source.name} that Wareflow EMS "
-                     f"({config.releases}) did not read are kept as comments, not used")
+        lines.append(
+            f"  Settings: {len(config.not_read)} value(s) in {source.name} that Wareflow EMS "
+            f"({config.releases}) did not read are kept as comments, not used"
+        )
     if config.explicit:
         names = ", ".join(f"{e.section}.{e.key}" for e in config.explicit)
         lines.append(f"  Settings: {names} written out as the release used them (the latest defaults differ)")
@@ -122,23 +129,32 @@ def _backup_lines(result: UpgradeResult) -> list[str]:
         space = _space(result)
         if not space.backup_size:
             return []
-        return ["Backup", f"  A real run first keeps a backup of about {human_size(space.backup_size)} "
-                          "with its SHA-256.", f"  Disk: {_disk_need(space)}"]
+        return [
+            "Backup",
+            f"  A real run first keeps a backup of about {human_size(space.backup_size)} with its SHA-256.",
+            f"  Disk: {_disk_need(space)}",
+        ]
     if not result.backup:
         return ["Backup", f"  {WARN} No backup was made (--no-backup)."]
-    lines = ["Backup", f"  {OK} {result.backup.folder}",
-             f"       {human_size(result.backup.size)}, with its SHA-256; "
-             f"{human_size(_space(result).free_for_backup)} was free before it"]
+    lines = [
+        "Backup",
+        f"  {OK} {result.backup.folder}",
+        f"       {human_size(result.backup.size)}, with its SHA-256; "
+        f"{human_size(_space(result).free_for_backup)} was free before it",
+    ]
     if result.backup.privacy_problem:
-        lines.append(f"  {WARN} Not private: {result.backup.privacy_problem}. Anyone who can open "
-                     f"{result.backup.folder.parent} can read this backup.")
+        lines.append(
+            f"  {WARN} Not private: {result.backup.privacy_problem}. Anyone who can open "
+            f"{result.backup.folder.parent} can read this backup."
+        )
     return lines
 
 
 def settings_diff(before: dict, after: dict) -> list[str]:
     old, new = flatten(before), flatten(after)
-    return [f"- {line}" for line in old if line not in new] + [f"+ {line}" for line in new if line not in old] \
-        or ["(same settings, new file format)"]
+    return [f"- {line}" for line in old if line not in new] + [f"+ {line}" for line in new if line not in old] or [
+        "(same settings, new file format)"
+    ]
 
 
 def _value(value) -> str:
@@ -151,14 +167,18 @@ def _effective_lines(config: ConfigPlan, dry_run: bool) -> list[str]:
     lines = []
     for item in config.not_read:
         used = " and ".join(f"{s}.{k} = {_value(config.effective_before.get(s, {}).get(k))}" for s, k in item.leaves)
-        lines.append(f"  {WARN} {item.key}: the file says {_value(item.value)}, but {release} did not read it "
-                     f"({item.why}) and used {used}; the upgrade {does} it as a comment, not used.")
+        lines.append(
+            f"  {WARN} {item.key}: the file says {_value(item.value)}, but {release} did not read it "
+            f"({item.why}) and used {used}; the upgrade {does} it as a comment, not used."
+        )
     written = "would write" if dry_run else "wrote"
     new_path = cast(Path, config.new_path)  # only called for a plan that writes the settings file
     for default in config.explicit:
-        lines.append(f"  {WARN} {default.section}.{default.key}: {release} used {_value(default.value)}; the latest "
-                     f"release would use {_value(default.latest_default)}, so the upgrade {written} "
-                     f"{_value(default.value)} in {new_path.name}.")
+        lines.append(
+            f"  {WARN} {default.section}.{default.key}: {release} used {_value(default.value)}; the latest "
+            f"release would use {_value(default.latest_default)}, so the upgrade {written} "
+            f"{_value(default.value)} in {new_path.name}."
+        )
     return lines
 
 
@@ -169,11 +189,14 @@ def _config_lines(config: ConfigPlan | None, dry_run: bool) -> list[str]:
         return ["Settings", f"  {OK} {config.source.name} is valid and stays as it is."]
     # a plan that changes the settings names the file it writes
     new_path, new_text = cast(Path, config.new_path), cast(str, config.new_text)
-    lines = ["Settings"] + [f"  {'Would convert' if dry_run else OK + ' Converted'}: {c.description}"
-                            for c in config.converters]
+    lines = ["Settings"] + [
+        f"  {'Would convert' if dry_run else OK + ' Converted'}: {c.description}" for c in config.converters
+    ]
     if config.source is None:
-        lines.append(f"  No settings file: {new_path.name} {'would be' if dry_run else 'was'} written "
-                     "with the values the previous release used")
+        lines.append(
+            f"  No settings file: {new_path.name} {'would be' if dry_run else 'was'} written "
+            "with the values the previous release used"
+        )
     if config.retire and config.source:  # (a file is retired only when there is one)
         lines.append(f"  {config.source.name} is kept as {config.retire.name}")
     lines += _effective_lines(config, dry_run)
@@ -194,25 +217,32 @@ def render_outcome(result: UpgradeResult) -> str:
     if result.status == "up_to_date":
         return f"Nothing to do: the database is already {_version(result.plan.target)}."
     lines = []
-    for part in (_backup_lines(result),
-                 _migration_lines(result) + [""] + _validation_lines(result) if result.checks else [],
-                 _config_lines(result.config, result.status == "dry_run")):
+    for part in (
+        _backup_lines(result),
+        _migration_lines(result) + [""] + _validation_lines(result) if result.checks else [],
+        _config_lines(result.config, result.status == "dry_run"),
+    ):
         lines += part + ([""] if part else [])
     if result.status == "dry_run":
         space = _space(result)
-        lines.append(f"DRY RUN: every step and check above ran on a temporary copy, which was deleted. "
-                     f"Nothing in {result.installation.root} was changed.")
-        lines.append(f"A real run would take about {max(1, round(result.estimated_seconds))} s and "
-                     f"{human_size(space.while_running)} of disk space while it runs "
-                     f"(the backup, {human_size(space.backup_size)}, stays).")
+        lines.append(
+            f"DRY RUN: every step and check above ran on a temporary copy, which was deleted. "
+            f"Nothing in {result.installation.root} was changed."
+        )
+        lines.append(
+            f"A real run would take about {max(1, round(result.estimated_seconds))} s and "
+            f"{human_size(space.while_running)} of disk space while it runs "
+            f"(the backup, {human_size(space.backup_size)}, stays)."
+        )
         return "\n".join(lines)
     lines.append(f"Done: the database is now {_version(result.plan.target)} ({result.seconds:.1f} s).")
     lines += _whats_new(result)
     if result.config and result.config.read_after:
         lines.append(f"Wareflow EMS will read its settings from {result.config.read_after}")
     if result.backup:
-        lines.append(f"To undo: wems-upgrade --data-dir \"{result.installation.root}\" "
-                     f"--restore \"{result.backup.folder}\"")
+        lines.append(
+            f'To undo: wems-upgrade --data-dir "{result.installation.root}" --restore "{result.backup.folder}"'
+        )
     return "\n".join(lines)
 
 
@@ -223,8 +253,9 @@ def render_result(result: UpgradeResult) -> str:
 
 
 def render_error(error: UpgradeError, log_path: Path | None = None) -> str:
-    word = {"refused": "REFUSED: ", "rolled_back": "FAILED: ", "usage": "USAGE: ", "stopped": ""}.get(error.status,
-                                                                                                  "ERROR: ")
+    word = {"refused": "REFUSED: ", "rolled_back": "FAILED: ", "usage": "USAGE: ", "stopped": ""}.get(
+        error.status, "ERROR: "
+    )
     lines = [f"{word}{error.message}"] + [f"  - {d}" for d in error.details] + [error.advice]
     if log_path:
         lines.append(f"Details for support: {log_path}")
@@ -239,12 +270,15 @@ def render_backups(backups: list) -> str:
         if isinstance(item, Backup):
             m = item.manifest
             before = m.get("generation_before") or "-"
-            lines.append(f"{number:>3}. {item.created_at[:19].replace('T', ' ')} UTC  {m['kind']:<24} "
-                         f"before: {before:<4} {human_size(item.size):>9}  {item.folder}")
+            lines.append(
+                f"{number:>3}. {item.created_at[:19].replace('T', ' ')} UTC  {m['kind']:<24} "
+                f"before: {before:<4} {human_size(item.size):>9}  {item.folder}"
+            )
         else:
             folder, reason = item
-            lines.append(f"{number:>3}. ({reason if reason.startswith('incomplete') else 'unreadable: ' + reason})"
-                         f"  {folder}")
+            lines.append(
+                f"{number:>3}. ({reason if reason.startswith('incomplete') else 'unreadable: ' + reason})  {folder}"
+            )
     return "\n".join(lines)
 
 
@@ -253,8 +287,10 @@ def render_restore(result: RestoreResult) -> str:
     lines.append(f"{OK} Restored {result.installation.root} from {result.restored.folder}.")
     if result.saved:
         lines.append(f"The state before this restore was saved in {result.saved.folder}")
-        lines.append(f"To undo this restore: wems-upgrade --data-dir \"{result.installation.root}\" "
-                     f"--restore \"{result.saved.folder}\"")
+        lines.append(
+            f'To undo this restore: wems-upgrade --data-dir "{result.installation.root}" '
+            f'--restore "{result.saved.folder}"'
+        )
     else:
         lines.append("There was no readable database before this restore, so no copy of it was saved.")
     return "\n".join(lines)
@@ -292,12 +328,18 @@ def _terminated(statement: str) -> str:
 def render_sql(plan: Plan, installation: Installation) -> str:
     """--show-sql: the exact statements the plan runs, per step and operation, as SQL comments and
     statements (like Django's sqlmigrate). Bookkeeping and checks are named, not shown."""
-    lines = [f"-- Installation: {installation.root}", f"-- Database is:  {_version(plan.current)}",
-             f"-- Upgrading to: {_version(plan.target)}"]
+    lines = [
+        f"-- Installation: {installation.root}",
+        f"-- Database is:  {_version(plan.current)}",
+        f"-- Upgrading to: {_version(plan.target)}",
+    ]
     if plan.nothing_to_do:
         return "\n".join(lines + ["-- Nothing to do: no SQL would run."])
-    lines += ["-- wems-upgrade runs these statements in ONE transaction, with PRAGMA foreign_keys=OFF, and "
-              "commits only", "-- if every check passes. Nothing was changed.", ""]
+    lines += [
+        "-- wems-upgrade runs these statements in ONE transaction, with PRAGMA foreign_keys=OFF, and commits only",
+        "-- if every check passes. Nothing was changed.",
+        "",
+    ]
     for step, outcomes in _by_step(list(plan.outcomes)):
         lines.append(f"-- {step.label}: {step.description}")
         for outcome in outcomes:
@@ -308,8 +350,9 @@ def render_sql(plan: Plan, installation: Installation) -> str:
             lines += [_terminated(statement) for statement in outcome.statements]
         lines.append("")
     if plan.app_migrations:
-        lines.append(f"-- Then {len(plan.app_migrations)} finished migration(s) are recorded in the app's "
-                     "migrations table:")
+        lines.append(
+            f"-- Then {len(plan.app_migrations)} finished migration(s) are recorded in the app's migrations table:"
+        )
         lines += [f"--   {name}" for name in plan.app_migrations]
     lines.append("-- Then each step is recorded in wems_upgrade_history.")
     return "\n".join(lines)
@@ -318,50 +361,89 @@ def render_sql(plan: Plan, installation: Installation) -> str:
 def sql_json(plan: Plan, installation: Installation, log_path: Path | None = None) -> dict:
     """--show-sql --json: the statements per step and operation, and all of them in order."""
     return {
-        "wems_upgrade": __version__, "status": "show_sql", "exit_code": EXIT_OK,
-        "installation": str(installation.root), "database": str(installation.database),
+        "wems_upgrade": __version__,
+        "status": "show_sql",
+        "exit_code": EXIT_OK,
+        "installation": str(installation.root),
+        "database": str(installation.database),
         "from": {"generation": plan.current.label, "releases": plan.current.releases},
         "to": {"generation": plan.target.label, "releases": plan.target.releases},
-        "steps": [{"generation": step.label, "description": step.description,
-                   "operations": [{"operation": o.operation.describe(), "applied": o.applied,
-                                   "statements": list(o.statements)} for o in outcomes]}
-                  for step, outcomes in _by_step(list(plan.outcomes))],
+        "steps": [
+            {
+                "generation": step.label,
+                "description": step.description,
+                "operations": [
+                    {"operation": o.operation.describe(), "applied": o.applied, "statements": list(o.statements)}
+                    for o in outcomes
+                ],
+            }
+            for step, outcomes in _by_step(list(plan.outcomes))
+        ],
         "statements": [statement for o in plan.outcomes for statement in o.statements],
-        "app_migrations": list(plan.app_migrations), "error": None,
+        "app_migrations": list(plan.app_migrations),
+        "error": None,
         "log": str(log_path) if log_path else None,
     }
 
 
 # --- machine-readable -------------------------------------------------------------------------
 
+
 def result_json(result: UpgradeResult, log_path: Path | None = None) -> dict:
     plan, config = result.plan, result.config
     return {
-        "wems_upgrade": __version__, "status": result.status, "exit_code": EXIT_OK,
-        "installation": str(result.installation.root), "database": str(result.installation.database),
+        "wems_upgrade": __version__,
+        "status": result.status,
+        "exit_code": EXIT_OK,
+        "installation": str(result.installation.root),
+        "database": str(result.installation.database),
         "from": {"generation": plan.current.label, "releases": plan.current.releases},
         "to": {"generation": plan.target.label, "releases": plan.target.releases},
-        "steps": [{"generation": step.label, "description": step.description,
-                   "applied": sum(o.applied for o in outs), "already_present": sum(not o.applied for o in outs)}
-                  for step, outs in _by_step(result.outcomes or list(plan.outcomes))],
+        "steps": [
+            {
+                "generation": step.label,
+                "description": step.description,
+                "applied": sum(o.applied for o in outs),
+                "already_present": sum(not o.applied for o in outs),
+            }
+            for step, outs in _by_step(result.outcomes or list(plan.outcomes))
+        ],
         "app_migrations_recorded": list(plan.app_migrations) if result.status == "upgraded" else [],
         "backup": str(result.backup.folder) if result.backup else None,
         "backup_private": result.backup.privacy_problem is None if result.backup else None,
-        "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail, "problems": list(c.problems),
-                    "items": list(c.items)} for c in result.checks],
-        "config": None if not config or not config.source else {
-            "file": config.source.name, "shape": config.shape, "converted": config.changes,
-            "read_after": str(config.read_after), "kept_as": config.retire.name if config.retire else None},
-        "seconds": round(result.seconds, 3), "error": None, "log": str(log_path) if log_path else None,
+        "checks": [
+            {"name": c.name, "ok": c.ok, "detail": c.detail, "problems": list(c.problems), "items": list(c.items)}
+            for c in result.checks
+        ],
+        "config": None
+        if not config or not config.source
+        else {
+            "file": config.source.name,
+            "shape": config.shape,
+            "converted": config.changes,
+            "read_after": str(config.read_after),
+            "kept_as": config.retire.name if config.retire else None,
+        },
+        "seconds": round(result.seconds, 3),
+        "error": None,
+        "log": str(log_path) if log_path else None,
     }
 
 
 def error_json(error: UpgradeError, installation: Path | None, log_path: Path | None = None) -> dict:
-    return {"wems_upgrade": __version__, "status": error.status, "exit_code": error.exit_code,
-            "installation": str(installation.resolve()) if installation else None,
-            "error": {"message": error.message, "details": error.details, "advice": error.advice,
-                      "reference": error.reference},
-            "log": str(log_path) if log_path else None}
+    return {
+        "wems_upgrade": __version__,
+        "status": error.status,
+        "exit_code": error.exit_code,
+        "installation": str(installation.resolve()) if installation else None,
+        "error": {
+            "message": error.message,
+            "details": error.details,
+            "advice": error.advice,
+            "reference": error.reference,
+        },
+        "log": str(log_path) if log_path else None,
+    }
 
 
 def to_json(value: dict) -> str:
@@ -378,8 +460,9 @@ class SiteOutcome:
 def render_sites(outcomes: list[SiteOutcome], total: int | None = None) -> str:
     width = max([len("installation")] + [len(str(o.folder)) for o in outcomes])
     lines = ["Summary of all installations", f"  {'installation':<{width}}  exit  result"]
-    lines += [f"  {str(o.folder):<{width}}  {o.exit_code:>4}  {OK if o.exit_code == 0 else FAIL} {o.summary}"
-              for o in outcomes]
+    lines += [
+        f"  {o.folder!s:<{width}}  {o.exit_code:>4}  {OK if o.exit_code == 0 else FAIL} {o.summary}" for o in outcomes
+    ]
     failed = sum(o.exit_code != 0 for o in outcomes)
     lines.append(f"  {len(outcomes) - failed} of {len(outcomes)} installation(s) succeeded.")
     if total and total > len(outcomes):

@@ -64,8 +64,14 @@ def start(installation_root: Path | None, writes_installation: bool) -> Path | N
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
-    log.info("wems-upgrade %s, Python %s, SQLite %s, %s, arguments %s", __version__,
-             platform.python_version(), apsw.sqlite_lib_version(), platform.platform(), sys.argv[1:])
+    log.info(
+        "wems-upgrade %s, Python %s, SQLite %s, %s, arguments %s",
+        __version__,
+        platform.python_version(),
+        apsw.sqlite_lib_version(),
+        platform.platform(),
+        sys.argv[1:],
+    )
     return Path(handler.baseFilename)
 
 

@@ -48,8 +48,7 @@ class ForeignKey:
     match: str
 
     def describe(self) -> str:
-        return (f"({', '.join(self.columns)}) -> {self.parent}"
-                f" ON DELETE {self.on_delete} ON UPDATE {self.on_update}")
+        return f"({', '.join(self.columns)}) -> {self.parent} ON DELETE {self.on_delete} ON UPDATE {self.on_update}"
 
 
 @dataclass(frozen=True)
@@ -78,9 +77,12 @@ class Index:
     where: str | None
 
     def describe(self) -> str:
-        cols = ", ".join((name or "<expression>") + (" DESC" if desc else "")
-                         + (f" COLLATE {collation}" if collation != "BINARY" else "")
-                         for name, desc, collation in self.keys)
+        cols = ", ".join(
+            (name or "<expression>")
+            + (" DESC" if desc else "")
+            + (f" COLLATE {collation}" if collation != "BINARY" else "")
+            for name, desc, collation in self.keys
+        )
         kind = "UNIQUE INDEX" if self.unique else "INDEX"
         return f"{kind} ON {self.table} ({cols})" + (f" WHERE {self.where}" if self.where else "")
 
@@ -125,8 +127,10 @@ def _is_ours(name: str) -> bool:
 
 def _read_columns(conn, table: str, db: str = "main") -> tuple[Column, ...]:
     rows = _rows(conn, f"PRAGMA {db}.table_xinfo({quote(table)})")
-    return tuple(Column(name, _normalise_type(ctype), bool(notnull), default, pk)
-                 for _cid, name, ctype, notnull, default, pk, _hidden in rows)
+    return tuple(
+        Column(name, _normalise_type(ctype), bool(notnull), default, pk)
+        for _cid, name, ctype, notnull, default, pk, _hidden in rows
+    )
 
 
 def _read_foreign_keys(conn, table: str, db: str = "main") -> frozenset[ForeignKey]:
@@ -137,15 +141,17 @@ def _read_foreign_keys(conn, table: str, db: str = "main") -> frozenset[ForeignK
     for rows in grouped.values():
         rows.sort(key=lambda r: r[1])
         _id, _seq, parent, _from, _to, on_update, on_delete, match = rows[0]
-        keys.add(ForeignKey(tuple(r[3] for r in rows), parent.lower(),
-                            tuple(r[4] for r in rows), on_update, on_delete, match))
+        keys.add(
+            ForeignKey(
+                tuple(r[3] for r in rows), parent.lower(), tuple(r[4] for r in rows), on_update, on_delete, match
+            )
+        )
     return frozenset(keys)
 
 
 def _index_keys(conn, index: str, db: str = "main") -> tuple[tuple[str | None, bool, str], ...]:
     rows = _rows(conn, f"PRAGMA {db}.index_xinfo({quote(index)})")
-    return tuple((name, bool(desc), coll.upper())
-                 for _seqno, _cid, name, desc, coll, key in rows if key)
+    return tuple((name, bool(desc), coll.upper()) for _seqno, _cid, name, desc, coll, key in rows if key)
 
 
 def _index_where(sql: str | None) -> str | None:
@@ -160,14 +166,24 @@ def _read_table(conn, name: str, kind: dict, db: str) -> Table:
     uniques = frozenset(
         cast(tuple[str, ...], tuple(k[0] for k in _index_keys(conn, idx, db)))
         for _seq, idx, _unique, origin, _partial in _rows(conn, f"PRAGMA {db}.index_list({quote(name)})")
-        if origin == "u")
-    return Table(name, _read_columns(conn, name, db), _read_foreign_keys(conn, name, db), uniques,
-                 without_rowid=bool(kind.get("wr")), strict=bool(kind.get("strict")))
+        if origin == "u"
+    )
+    return Table(
+        name,
+        _read_columns(conn, name, db),
+        _read_foreign_keys(conn, name, db),
+        uniques,
+        without_rowid=bool(kind.get("wr")),
+        strict=bool(kind.get("strict")),
+    )
 
 
 def _table_kinds(conn, db: str) -> dict[str, dict]:
-    return {row[1].lower(): {"wr": row[4], "strict": row[5]}
-            for row in _rows(conn, f"PRAGMA {db}.table_list") if row[0] == db}
+    return {
+        row[1].lower(): {"wr": row[4], "strict": row[5]}
+        for row in _rows(conn, f"PRAGMA {db}.table_list")
+        if row[0] == db
+    }
 
 
 def read_schema(conn: apsw.Connection, db: str = "main") -> Schema:
@@ -182,8 +198,9 @@ def read_schema(conn: apsw.Connection, db: str = "main") -> Schema:
             schema.tables[name.lower()] = _read_table(conn, name, kinds.get(name.lower(), {}), db)
         elif kind == "index" and sql:
             unique = bool(re.match(r"\s*CREATE\s+UNIQUE\b", sql, re.IGNORECASE))
-            schema.indexes[name.lower()] = Index(name, table.lower(), unique,
-                                                 _index_keys(conn, name, db), _index_where(sql))
+            schema.indexes[name.lower()] = Index(
+                name, table.lower(), unique, _index_keys(conn, name, db), _index_where(sql)
+            )
         elif kind in ("view", "trigger"):
             schema.others[name.lower()] = (kind, _normalise_sql(sql or ""))
     return schema
@@ -201,8 +218,10 @@ def schema_from_sql(sql: str) -> Schema:
 
 def schema_only_copy(conn: apsw.Connection) -> apsw.Connection:
     """An in-memory database with the same tables, indexes, views and triggers as `conn`, and no rows."""
-    statements = _rows(conn, "SELECT type, sql FROM main.sqlite_master WHERE sql IS NOT NULL "
-                             "AND name NOT LIKE 'sqlite_%' ORDER BY rowid")
+    statements = _rows(
+        conn,
+        "SELECT type, sql FROM main.sqlite_master WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite_%' ORDER BY rowid",
+    )
     order = {"table": 0, "index": 1, "view": 2, "trigger": 3}
     copy = apsw.Connection(":memory:")
     for _kind, sql in sorted(statements, key=lambda s: order.get(s[0], 4)):
@@ -212,14 +231,17 @@ def schema_only_copy(conn: apsw.Connection) -> apsw.Connection:
 
 # --- differences -----------------------------------------------------------------------
 
+
 def column_differences(table: str, actual: Column, expected: Column) -> list[str]:
     where = f"column {table}.{expected.name}"
     out = []
     if actual.type != expected.type:
         out.append(f"{where} has type {actual.type or '(none)'}, expected {expected.type or '(none)'}")
     if actual.notnull != expected.notnull:
-        out.append(f"{where} is {'NOT NULL' if actual.notnull else 'nullable'}, "
-                   f"expected {'NOT NULL' if expected.notnull else 'nullable'}")
+        out.append(
+            f"{where} is {'NOT NULL' if actual.notnull else 'nullable'}, "
+            f"expected {'NOT NULL' if expected.notnull else 'nullable'}"
+        )
     if actual.default != expected.default:
         out.append(f"{where} has default {actual.default}, expected {expected.default}")
     if actual.pk != expected.pk:
@@ -234,8 +256,10 @@ def constraint_differences(actual: Table, expected: Table) -> list[str]:
     for fk in sorted(actual.foreign_keys - expected.foreign_keys, key=repr):
         out.append(f"table {expected.name} has an unexpected foreign key {fk.describe()}")
     if actual.unique_constraints != expected.unique_constraints:
-        out.append(f"table {expected.name} has UNIQUE constraints "
-                   f"{sorted(actual.unique_constraints)}, expected {sorted(expected.unique_constraints)}")
+        out.append(
+            f"table {expected.name} has UNIQUE constraints "
+            f"{sorted(actual.unique_constraints)}, expected {sorted(expected.unique_constraints)}"
+        )
     if (actual.without_rowid, actual.strict) != (expected.without_rowid, expected.strict):
         out.append(f"table {expected.name} differs in WITHOUT ROWID / STRICT")
     return out
@@ -258,7 +282,11 @@ def table_differences(actual: Table, expected: Table, *, allow_extra_columns: bo
 
 def index_differences(actual: Index, expected: Index) -> list[str]:
     if (actual.table, actual.unique, actual.keys, actual.where) == (
-            expected.table, expected.unique, expected.keys, expected.where):
+        expected.table,
+        expected.unique,
+        expected.keys,
+        expected.where,
+    ):
         return []
     return [f"index {expected.name} is {actual.describe()}, expected {expected.describe()}"]
 
@@ -274,8 +302,7 @@ def differences(actual: Schema, expected: Schema, *, allow_extra: bool = False) 
             out.extend(table_differences(mine, table, allow_extra_columns=allow_extra))
     for key, index in expected.indexes.items():
         mine_index = actual.indexes.get(key)
-        out.extend([f"index {index.name} is missing"] if mine_index is None
-                   else index_differences(mine_index, index))
+        out.extend([f"index {index.name} is missing"] if mine_index is None else index_differences(mine_index, index))
     for key, (kind, sql) in expected.others.items():
         if actual.others.get(key) != (kind, sql):
             out.append(f"{kind} {key} is missing or different")
@@ -287,10 +314,12 @@ def differences(actual: Schema, expected: Schema, *, allow_extra: bool = False) 
 def extra_objects(actual: Schema, expected: Schema) -> list[str]:
     """Tables, indexes, views and triggers in `actual` that `expected` does not have."""
     out = [f"table {t.name} is not part of WEMS" for k, t in actual.tables.items() if k not in expected.tables]
-    out += [f"index {i.name} ({i.describe()}) is not part of WEMS"
-            for k, i in actual.indexes.items() if k not in expected.indexes]
-    out += [f"{kind} {k} is not part of WEMS" for k, (kind, _sql) in actual.others.items()
-            if k not in expected.others]
+    out += [
+        f"index {i.name} ({i.describe()}) is not part of WEMS"
+        for k, i in actual.indexes.items()
+        if k not in expected.indexes
+    ]
+    out += [f"{kind} {k} is not part of WEMS" for k, (kind, _sql) in actual.others.items() if k not in expected.others]
     return out
 
 
@@ -300,6 +329,9 @@ def extra_columns(actual: Schema, expected: Schema) -> list[str]:
     for key, table in actual.tables.items():
         target = expected.tables.get(key)
         if target:
-            out += [f"column {table.name}.{c.name} ({c.describe()}) is not part of WEMS"
-                    for c in table.columns if target.column(c.name) is None]
+            out += [
+                f"column {table.name}.{c.name} ({c.describe()}) is not part of WEMS"
+                for c in table.columns
+                if target.column(c.name) is None
+            ]
     return out

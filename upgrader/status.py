@@ -25,13 +25,15 @@ class Status:
     app_open: str | None
 
 
-def installation_status(installation: Installation, target: str | None = None,
-                        backup_root: Path | None = None) -> Status:
+def installation_status(
+    installation: Installation, target: str | None = None, backup_root: Path | None = None
+) -> Status:
     catalog = load_catalog()
     with closing(open_database(installation.database)) as conn:
         plan = make_plan(conn, catalog, catalog.resolve_target(target))
-        config = plan_config(installation.config, plan.target.generation,
-                             from_generation=plan.current.generation, root=installation.root)
+        config = plan_config(
+            installation.config, plan.target.generation, from_generation=plan.current.generation, root=installation.root
+        )
         app_open, stale = None, []
         try:
             stale = check_app_closed(conn, config.timeout_minutes(DEFAULT_LOCK_TIMEOUT_MINUTES))
