@@ -22,11 +22,26 @@ def executable() -> Path:
 
 def build() -> Path:
     started = time.monotonic()
-    subprocess.run([sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
-                    "--distpath", str(OUT), "--workpath", str(WORK), str(ROOT / "build" / "wems-upgrade.spec")],
-                   check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "PyInstaller",
+            "--noconfirm",
+            "--clean",
+            "--log-level",
+            "WARN",
+            "--distpath",
+            str(OUT),
+            "--workpath",
+            str(WORK),
+            str(ROOT / "build" / "wems-upgrade.spec"),
+        ],
+        check=True,
+    )
     binary = executable()
     from upgrader.backup import sha256_file
+
     (OUT / "SHA256SUMS").write_text(f"{sha256_file(binary)}  {binary.name}\n", encoding="utf-8")
     print(f"built {binary} ({binary.stat().st_size / 1e6:.1f} MB) in {time.monotonic() - started:.0f} s")
     return binary

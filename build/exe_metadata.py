@@ -27,6 +27,7 @@ def versions() -> tuple[str, str]:
         sys.path.insert(0, str(ROOT))
     from upgrader import __version__
     from upgrader.loader import load_catalog
+
     target = load_catalog(ROOT / "migrations").latest.last_release
     if target is None:
         raise SystemExit("migrations/: the newest generation has no last_release in its step.toml")
@@ -36,6 +37,7 @@ def versions() -> tuple[str, str]:
 def _fixed(version: str) -> tuple[int, int, int, int]:
     """The four 16-bit numbers of a fixed version: "2.3.2" -> (2, 3, 2, 0); pre/dev parts dropped."""
     from packaging.version import Version
+
     numbers = (*Version(version).release, 0, 0, 0)[:4]
     if any(n > 0xFFFF for n in numbers):
         raise ValueError(f"{version}: a Windows version number is at most 65535")

@@ -25,7 +25,7 @@ def _inside_rounded_square(x: float, y: float, radius: float) -> bool:
     """(x, y) in the unit square [0, 1]² with corners rounded by `radius`."""
     cx = min(max(x, radius), 1 - radius)
     cy = min(max(y, radius), 1 - radius)
-    return (x - cx) ** 2 + (y - cy) ** 2 <= radius ** 2
+    return (x - cx) ** 2 + (y - cy) ** 2 <= radius**2
 
 
 def _inside_arrow(x: float, y: float) -> bool:
@@ -79,7 +79,7 @@ def ico_bytes(sizes: tuple[int, ...] = SIZES) -> bytes:
     frames = [bmp_frame(s) for s in sizes]
     offset = 6 + 16 * len(frames)
     directory = struct.pack("<HHH", 0, 1, len(frames))
-    for size, frame in zip(sizes, frames):
+    for size, frame in zip(sizes, frames, strict=True):
         directory += struct.pack("<BBBBHHII", size % 256, size % 256, 0, 0, 1, 32, len(frame), offset)
         offset += len(frame)
     return directory + b"".join(frames)

@@ -14,8 +14,9 @@ FILE = "settings"
 SOURCE = "json-flat"
 TARGET = "json-nested"
 FROM_GENERATION = 1
-DESCRIPTION = ("flat settings of the early bootstrapper, which no release read, are kept as "
-               "comments, not turned into settings")
+DESCRIPTION = (
+    "flat settings of the early bootstrapper, which no release read, are kept as comments, not turned into settings"
+)
 
 
 def convert(settings: dict) -> dict:
