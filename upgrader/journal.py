@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import signal
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -65,7 +66,7 @@ def write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
     fsync_path(path.parent)
 
 
-def remove_logged(*paths: Path) -> None:
+def remove_logged(*paths: str | os.PathLike[str]) -> None:
     """Delete what can be deleted; a file that cannot be deleted now is only logged, never raised."""
     for path in paths:
         try:
@@ -105,7 +106,7 @@ def journal_path(db: Path) -> Path:
 class FileSwap:
     """One all-or-nothing replacement of files: prepare(), swap(), then complete()."""
 
-    def __init__(self, db: Path, replacements: list[Replacement], temps: list[Path] = ()):
+    def __init__(self, db: Path, replacements: list[Replacement], temps: Iterable[Path] = ()):
         self.path = journal_path(db)
         self.replacements = replacements
         self.temps = [str(t) for t in temps]
