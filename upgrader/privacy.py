@@ -20,8 +20,10 @@ from __future__ import annotations
 import ctypes
 import os
 import stat
+import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import cast
 
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 
@@ -45,7 +47,7 @@ def make_private(path: Path) -> str | None:
     before files are written into it, so that they are never readable by others.
     """
     try:
-        if os.name == "nt":
+        if sys.platform == "win32":
             _windows_set_owner_only(Path(path))
         else:
             os.chmod(path, PRIVATE_DIR if Path(path).is_dir() else PRIVATE_FILE)
@@ -65,7 +67,7 @@ def privacy_problem(path: Path) -> str | None:
     maps ACLs to mode bits, cannot store that flag.
     """
     try:
-        if os.name == "nt":
+        if sys.platform == "win32":
             return _windows_check_owner_only(Path(path))
         st = os.stat(path)
     except OSError as exc:
@@ -101,10 +103,12 @@ def owner_only_sddl(user_sid: str, folder: bool) -> str:
 @lru_cache(maxsize=1)
 def _api():
     """advapi32 and kernel32 with the prototypes used here (Windows only)."""
+    if sys.platform != "win32":
+        raise NotImplementedError("advapi32 and kernel32 are Windows only")
     from ctypes import wintypes
 
-    advapi32 = ctypes.WinDLL("advapi32", use_last_error=True)  # type: ignore[attr-defined]
-    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    advapi32 = ctypes.WinDLL("advapi32", use_last_error=True)
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
     BOOL, DWORD, HANDLE, LPVOID = wintypes.BOOL, wintypes.DWORD, wintypes.HANDLE, wintypes.LPVOID
     for lib, name, restype, argtypes in [
         (kernel32, "GetCurrentProcess", HANDLE, []),
@@ -130,9 +134,11 @@ def _api():
 
 
 def _check(ok: int, what: str) -> None:
+    if sys.platform != "win32":
+        raise NotImplementedError("a Windows API call is checked on Windows only")
     if not ok:
         code = ctypes.get_last_error()
-        raise ctypes.WinError(code, f"{what} failed: {ctypes.FormatError(code).strip()}")  # type: ignore[attr-defined]
+        raise ctypes.WinError(code, f"{what} failed: {ctypes.FormatError(code).strip()}")
 
 
 @lru_cache(maxsize=1)
@@ -152,7 +158,7 @@ def _windows_user_sid() -> bytes:
                "GetTokenInformation")
     finally:
         kernel32.CloseHandle(token)
-    sid = ctypes.c_void_p.from_buffer(buffer).value  # TOKEN_USER starts with SID_AND_ATTRIBUTES.Sid
+    sid = cast(int, ctypes.c_void_p.from_buffer(buffer).value)  # TOKEN_USER starts with SID_AND_ATTRIBUTES.Sid
     length = 8 + 4 * ctypes.c_ubyte.from_address(sid + 1).value  # revision, count, authority, subauthorities
     return ctypes.string_at(sid, length)
 
@@ -230,12 +236,13 @@ def _windows_check_owner_only(path: Path) -> str | None:
     for index in range(ace_count):
         ace = ctypes.c_void_p()
         _check(advapi32.GetAce(acl, index, ctypes.byref(ace)), "GetAce")
-        ace_type = ctypes.c_ubyte.from_address(ace.value).value
+        address = cast(int, ace.value)  # GetAce succeeded: it points to the ACE
+        ace_type = ctypes.c_ubyte.from_address(address).value
         if ace_type == _ACCESS_DENIED_ACE_TYPE:
             continue
         if ace_type != _ACCESS_ALLOWED_ACE_TYPE:
             return f"its access control list holds an entry of type {ace_type}"
-        sid = ace.value + 8  # ACE_HEADER (4 bytes), ACCESS_MASK (4 bytes), then the SID
+        sid = address + 8  # ACE_HEADER (4 bytes), ACCESS_MASK (4 bytes), then the SID
         if not advapi32.EqualSid(sid, user) and not advapi32.EqualSid(sid, system):
             return "its access control list lets other users or groups in"
     return None
