@@ -19,7 +19,7 @@ from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
+from typing import Callable, cast
 
 import apsw
 
@@ -314,7 +314,8 @@ def finish_pending(pending: PendingBackup) -> Backup:
     """After the swap committed: the database file, no longer the live one, made private."""
     pending.privacy.apply(pending.database)
     pending.privacy.apply(pending.folder / MANIFEST)
-    return Backup(pending.folder, pending.manifest, pending.privacy.problem)
+    manifest = cast(dict, pending.manifest)  # fill_pending wrote it before the swap
+    return Backup(pending.folder, manifest, pending.privacy.problem)
 
 
 def _database_problems(conn: apsw.Connection, size: int) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import Callable, TypeVar, cast
 
 import apsw
 
@@ -56,13 +56,13 @@ def rows_progress(conn: apsw.Connection, table: str, progress: Callable[[str, in
     virtual-machine steps done (about OPS_PER_ROW per row, measured on a 2.4 million-row
     medical_visits), never reaching 100 % before the statement ends.
     """
-    (rows,) = conn.execute(f"SELECT count(*) FROM {quote(table)}").fetchone()
+    (rows,) = cast(tuple[int], conn.execute(f"SELECT count(*) FROM {quote(table)}").fetchone())  # always one row
     stage, ticks = f"rebuild {table}", [0]
 
-    def tick() -> int:
+    def tick() -> bool:
         ticks[0] += 1
         progress(stage, min(rows - 1, ticks[0] * PROGRESS_OPS // OPS_PER_ROW), rows)
-        return 0
+        return False
     conn.set_progress_handler(tick, PROGRESS_OPS)
     try:
         yield
@@ -86,7 +86,7 @@ def rolled_back(conn: apsw.Connection, name: str = "wems_upgrade_trial"):
     SQLite undoes a savepoint from its rollback journal: with journal_mode=OFF a ROLLBACK TO
     silently keeps every change, so that mode is refused here.
     """
-    (mode,) = conn.execute("PRAGMA main.journal_mode").fetchone()
+    (mode,) = cast(tuple[str], conn.execute("PRAGMA main.journal_mode").fetchone())  # always one row
     if mode.lower() == "off":
         raise UpgradeFailed("Cannot try the app's operations: the database has no rollback journal "
                             "(journal_mode=OFF), so they could not be undone.")
