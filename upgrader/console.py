@@ -157,7 +157,7 @@ class Console:
         if self.ask(f"{question} [y/N]").lower() not in ("y", "yes", "o", "oui"):
             raise UsageError("Stopped at your request.", advice="Nothing was changed.")
 
-    def progress(self) -> Callable[[str, int, int], None] | None:
+    def progress(self) -> ProgressBars | None:
         """A callback drawing one tqdm bar per stage on stderr; None when stderr is not a terminal."""
         if self.quiet or not _isatty(self.err):
             return None
