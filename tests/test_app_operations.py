@@ -9,7 +9,7 @@ from pathlib import Path
 
 import apsw
 import pytest
-from conftest import GENERATIONS, after_a_failure, database, table_rows
+from support import GENERATIONS, after_a_failure, database, table_rows
 
 from upgrader.errors import EXIT_ROLLED_BACK, UpgradeFailed
 from upgrader.executor import rolled_back

@@ -9,7 +9,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from conftest import GENERATIONS, content, database, execute, file_digests, query, table_rows
+from support import GENERATIONS, content, database, execute, file_digests, query, table_rows
 
 from upgrader import errors
 from upgrader.backup import list_backups, sha256_file, verify_backup

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import apsw
 import pytest
-from conftest import GENERATIONS, database, file_digests
+from support import GENERATIONS, database, file_digests
 
 from upgrader import errors
 from upgrader.schema import differences, read_schema

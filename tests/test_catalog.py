@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import after_a_failure, file_digests, query
+from support import after_a_failure, file_digests, query
 
 from upgrader.errors import MalformedMigrations, UpgradeError, UpgradeFailed
 from upgrader.installation import locate

@@ -9,7 +9,7 @@ from contextlib import closing
 
 import apsw
 import pytest
-from conftest import PIPE_ENCODING, database, execute, file_digests
+from support import PIPE_ENCODING, database, execute, file_digests
 
 from upgrader import errors
 from upgrader.cli import main

@@ -7,10 +7,10 @@ import json
 
 import pytest
 import yaml
-from conftest import file_digests
 from hypothesis import given
 from hypothesis import settings as hyp_settings
 from hypothesis import strategies as st
+from support import file_digests
 
 from upgrader import errors
 from upgrader.cli import main
@@ -174,7 +174,7 @@ def test_each_era_upgrades_with_its_settings_kept(install, generation, shape):
 
 
 def test_a_failing_settings_write_undoes_the_database_too(install, capsys, monkeypatch):
-    from conftest import content
+    from support import content
 
     root = install(3)
     original = content(root)
@@ -195,7 +195,7 @@ def test_a_failing_settings_write_undoes_the_database_too(install, capsys, monke
 def test_a_failing_rename_of_the_old_settings_puts_everything_back(install, monkeypatch):
     import os
 
-    from conftest import content
+    from support import content
 
     root = install(1)
     original = content(root)

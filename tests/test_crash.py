@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import CRASH_POINTS_TRIED, GENERATIONS, content, database, file_digests, is_run_log, query
+from support import CRASH_POINTS_TRIED, GENERATIONS, content, database, file_digests, is_run_log, query
 
 from upgrader.backup import verify_backup
 from upgrader.config import read_settings

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import file_digests
+from support import file_digests
 
 from upgrader.cli import main
 from upgrader.installation import locate

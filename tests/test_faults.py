@@ -10,7 +10,7 @@ from collections import namedtuple
 from pathlib import Path
 
 import pytest
-from conftest import content, file_digests
+from support import content, file_digests
 
 from upgrader import errors
 from upgrader.cli import main

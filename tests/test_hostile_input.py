@@ -16,7 +16,7 @@ from pathlib import Path
 
 import apsw
 import pytest
-from conftest import database, execute, file_digests
+from support import database, execute, file_digests
 
 from upgrader import errors
 from upgrader.backup import MANIFEST, list_backups

@@ -7,7 +7,7 @@ import sys
 import uuid
 from datetime import datetime, timedelta
 
-from conftest import database, execute, file_digests, query
+from support import database, execute, file_digests, query
 
 from upgrader import errors
 from upgrader.cli import main

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import execute, query, table_rows
+from support import execute, query, table_rows
 
 from upgrader.installation import locate
 from upgrader.upgrade import upgrade

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import database, execute, file_digests, query
+from support import database, execute, file_digests, query
 
 from upgrader import errors
 from upgrader.cli import main

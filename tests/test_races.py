@@ -17,7 +17,7 @@ from pathlib import Path
 
 import apsw
 import pytest
-from conftest import database, file_digests, query
+from support import database, file_digests, query
 
 from upgrader import errors
 from upgrader import restore as restore_module

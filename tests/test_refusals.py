@@ -7,7 +7,7 @@ from contextlib import closing
 
 import apsw
 import pytest
-from conftest import database, execute, file_digests
+from support import database, execute, file_digests
 
 from upgrader import errors
 from upgrader.cli import main

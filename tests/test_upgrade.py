@@ -10,7 +10,7 @@ from pathlib import Path
 
 import apsw
 import pytest
-from conftest import GENERATIONS, database, execute, query, table_rows
+from support import GENERATIONS, database, execute, query, table_rows
 
 from upgrader.installation import locate
 from upgrader.recorder import read_history
@@ -126,7 +126,7 @@ def test_history_records_each_step_with_the_checksum_of_its_sql(install, catalog
 
 
 def test_a_second_run_has_nothing_to_do_and_changes_nothing(install):
-    from conftest import file_digests
+    from support import file_digests
 
     root = install(2)
     upgrade(locate(root, environ={}))

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import content, query
+from support import content, query
 
 from upgrader import cli, console, errors, journal, upgrade
 from upgrader.cli import main

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import apsw
 import pytest
-from conftest import content, database, file_digests, is_run_log
+from support import content, database, file_digests, is_run_log
 from winsemantics import WindowsFiles
 
 from upgrader import errors, winfs
