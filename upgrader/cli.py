@@ -41,12 +41,13 @@ from upgrader.report import (
     render_status,
     result_json,
     sql_json,
+    status_json,
     to_json,
 )
 from upgrader.restore import restore
 from upgrader.snapshot import open_database
 from upgrader.status import installation_status
-from upgrader.upgrade import UpgradeResult, upgrade
+from upgrader.upgrade import Preview, UpgradeResult, upgrade
 
 DEMO_MARKER = ".wems-demo"
 DEMO_GENERATION = 1
@@ -239,12 +240,12 @@ def show_sql(args: argparse.Namespace, folder: Path, console: Console, log_path:
 def run_upgrade(args: argparse.Namespace, folder: Path, console: Console) -> UpgradeResult:
     shown = []
 
-    def confirm(result: UpgradeResult) -> None:
-        console.say(render_plan(result) + "\n")
+    def confirm(preview: Preview) -> None:
+        console.say(render_plan(preview) + "\n")
         shown.append(True)
         question = (
             "Upgrade this installation now? A backup is kept first."
-            if result.space and result.space.backup_size
+            if preview.space.backup_size
             else "Upgrade this installation now, WITHOUT a backup?"
         )
         console.confirm(question, args.yes)
@@ -326,7 +327,7 @@ def run_one(args: argparse.Namespace, folder: Path, console: Console) -> tuple[i
         if args.status:
             status = installation_status(locate(folder), args.to_version, args.backup_dir)
             console.say(render_status(status))
-            return EXIT_OK, {**result_json(status.result, log_path), "status": "status"}, "status shown"
+            return EXIT_OK, status_json(status, log_path), "status shown"
         if args.show_sql:
             return EXIT_OK, show_sql(args, folder, console, log_path), "SQL shown"
         if args.restore is not None:

@@ -6,6 +6,7 @@ Symbols (✔ ✘ → ⚠) fall back to ASCII on consoles that cannot show them (
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -18,10 +19,13 @@ from upgrader.errors import EXIT_OK, UpgradeError
 from upgrader.executor import Outcome
 from upgrader.installation import Installation
 from upgrader.loader import Step
+from upgrader.locks import AppLock
 from upgrader.planner import Plan
 from upgrader.preflight import SpaceNeeds, human_size
 from upgrader.restore import RestoreResult
-from upgrader.upgrade import UpgradeResult
+from upgrader.status import InstallationStatus
+from upgrader.upgrade import DryRun, Preview, RunStatus, Upgraded, UpgradeResult, UpToDate
+from upgrader.validator import Check
 
 OK, FAIL, WARN = "✔", "✘", "⚠"
 
@@ -41,20 +45,25 @@ def _changes(outcomes: list[Outcome]) -> str:
     return text + (f", {skipped} already present" if skipped else "")
 
 
-def _header(result: UpgradeResult) -> list[str]:
-    install = result.installation
-    lines = [f"Installation: {install.root}", f"Database:     {install.database}", ""]
-    notes = [f"Note: {result.recovered}"] if result.recovered else []
+def _notes(recovered: str | None, stale_locks: tuple[AppLock, ...]) -> list[str]:
+    notes = [f"Note: {recovered}"] if recovered else []
     notes += [
         f"Note: an old lock of Wareflow EMS is left in the database and was ignored ({lock.describe()})."
-        for lock in result.stale_locks
+        for lock in stale_locks
     ]
-    return lines + notes + ([""] if notes else [])
+    return notes + ([""] if notes else [])
 
 
-def render_plan(result: UpgradeResult) -> str:
-    plan = result.plan
-    lines = _header(result) + [
+def _header(preview: Preview) -> list[str]:
+    install = preview.installation
+    lines = [f"Installation: {install.root}", f"Database:     {install.database}", ""]
+    return lines + _notes(preview.recovered, preview.stale_locks)
+
+
+def render_plan(preview: Preview, disk: bool = True) -> str:
+    """The plan, as the question shows it (`disk`: the room a real run needs; a dry run says it at its end)."""
+    plan = preview.plan
+    lines = _header(preview) + [
         "Plan",
         f"  Database is:   {_version(plan.current)}",
         f"  Upgrading to:  {_version(plan.target)}",
@@ -70,15 +79,15 @@ def render_plan(result: UpgradeResult) -> str:
         lines.append(
             f"  Record {len(plan.app_migrations)} finished migration(s) so Wareflow EMS starts with nothing pending"
         )
-    lines += _plan_settings_lines(result.config)
-    if result.space and result.status != "dry_run":
-        lines.append(f"  Disk: {_disk_need(result.space)}")
+    lines += _plan_settings_lines(preview.config)
+    if disk:
+        lines.append(f"  Disk: {_disk_need(preview.space)}")
     return "\n".join(lines)
 
 
-def _plan_settings_lines(config: ConfigPlan | None) -> list[str]:
+def _plan_settings_lines(config: ConfigPlan) -> list[str]:
     """One line each for the values the old release did not read and the defaults written out."""
-    if not config or not (config.not_read or config.explicit):
+    if not (config.not_read or config.explicit):
         return []
     lines = []
     if config.not_read:
@@ -93,26 +102,19 @@ def _plan_settings_lines(config: ConfigPlan | None) -> list[str]:
     return lines
 
 
-def _migration_lines(result: UpgradeResult) -> list[str]:
+def _migration_lines(outcomes: list[Outcome]) -> list[str]:
     lines = ["Database migration (one transaction)"]
-    for step, outcomes in _by_step(result.outcomes):
-        lines.append(f"  {OK} {step.label}  {_changes(outcomes)}")
+    for step, step_outcomes in _by_step(outcomes):
+        lines.append(f"  {OK} {step.label}  {_changes(step_outcomes)}")
     return lines
 
 
-def _validation_lines(result: UpgradeResult) -> list[str]:
+def _validation_lines(checks: list[Check]) -> list[str]:
     lines = ["Validation"]
-    for c in result.checks:
+    for c in checks:
         lines.append(f"  {OK if c.ok else FAIL} {c.name}: {c.detail}")
         lines += [f"       - {item}" for item in c.items]
     return lines
-
-
-def _space(result: UpgradeResult) -> SpaceNeeds:
-    """The space measured before the run: every dry or real run (not an up-to-date one) has it."""
-    if result.space is None:
-        raise ValueError(f"an upgrade result of status {result.status} has no space measurement")
-    return result.space
 
 
 def _disk_need(space: SpaceNeeds) -> str:
@@ -124,28 +126,29 @@ def _disk_need(space: SpaceNeeds) -> str:
     return need
 
 
-def _backup_lines(result: UpgradeResult) -> list[str]:
-    if result.status == "dry_run":
-        space = _space(result)
-        if not space.backup_size:
-            return []
-        return [
-            "Backup",
-            f"  A real run first keeps a backup of about {human_size(space.backup_size)} with its SHA-256.",
-            f"  Disk: {_disk_need(space)}",
-        ]
-    if not result.backup:
+def _dry_run_backup_lines(space: SpaceNeeds) -> list[str]:
+    if not space.backup_size:
+        return []
+    return [
+        "Backup",
+        f"  A real run first keeps a backup of about {human_size(space.backup_size)} with its SHA-256.",
+        f"  Disk: {_disk_need(space)}",
+    ]
+
+
+def _backup_lines(backup: Backup | None, space: SpaceNeeds) -> list[str]:
+    """The backup of a real run; None: --no-backup."""
+    if backup is None:
         return ["Backup", f"  {WARN} No backup was made (--no-backup)."]
     lines = [
         "Backup",
-        f"  {OK} {result.backup.folder}",
-        f"       {human_size(result.backup.size)}, with its SHA-256; "
-        f"{human_size(_space(result).free_for_backup)} was free before it",
+        f"  {OK} {backup.folder}",
+        f"       {human_size(backup.size)}, with its SHA-256; {human_size(space.free_for_backup)} was free before it",
     ]
-    if result.backup.privacy_problem:
+    if backup.privacy_problem:
         lines.append(
-            f"  {WARN} Not private: {result.backup.privacy_problem}. Anyone who can open "
-            f"{result.backup.folder.parent} can read this backup."
+            f"  {WARN} Not private: {backup.privacy_problem}. Anyone who can open "
+            f"{backup.folder.parent} can read this backup."
         )
     return lines
 
@@ -182,8 +185,8 @@ def _effective_lines(config: ConfigPlan, dry_run: bool) -> list[str]:
     return lines
 
 
-def _config_lines(config: ConfigPlan | None, dry_run: bool) -> list[str]:
-    if config is None or (config.source is None and not config.changes):
+def _config_lines(config: ConfigPlan, dry_run: bool) -> list[str]:
+    if config.source is None and not config.changes:
         return ["Settings", "  No settings file: Wareflow EMS uses its defaults (and writes config.yaml itself)."]
     if not config.changes and config.source is not None:  # no file and no changes returned above
         return ["Settings", f"  {OK} {config.source.name} is valid and stays as it is."]
@@ -207,37 +210,45 @@ def _config_lines(config: ConfigPlan | None, dry_run: bool) -> list[str]:
     return lines
 
 
-def _whats_new(result: UpgradeResult) -> list[str]:
-    steps = [step for step, outcomes in _by_step(result.outcomes) if any(o.applied for o in outcomes)]
+def _whats_new(outcomes: list[Outcome]) -> list[str]:
+    steps = [step for step, step_outcomes in _by_step(outcomes) if any(o.applied for o in step_outcomes)]
     return ["What's new:"] + [f"  • {step.description}" for step in steps] if steps else []
 
 
-def render_outcome(result: UpgradeResult) -> str:
-    """Everything after the plan: backup, migration, validation, settings, summary."""
-    if result.status == "up_to_date":
-        return f"Nothing to do: the database is already {_version(result.plan.target)}."
-    lines = []
+def _ran_lines(
+    backup: list[str], outcomes: list[Outcome], checks: list[Check], config: ConfigPlan, dry_run: bool
+) -> list[str]:
+    """Backup, migration, validation, settings: each part followed by a blank line."""
+    lines: list[str] = []
     for part in (
-        _backup_lines(result),
-        _migration_lines(result) + [""] + _validation_lines(result) if result.checks else [],
-        _config_lines(result.config, result.status == "dry_run"),
+        backup,
+        _migration_lines(outcomes) + [""] + _validation_lines(checks) if checks else [],
+        _config_lines(config, dry_run),
     ):
         lines += part + ([""] if part else [])
-    if result.status == "dry_run":
-        space = _space(result)
-        lines.append(
-            f"DRY RUN: every step and check above ran on a temporary copy, which was deleted. "
-            f"Nothing in {result.installation.root} was changed."
-        )
-        lines.append(
-            f"A real run would take about {max(1, round(result.estimated_seconds))} s and "
-            f"{human_size(space.while_running)} of disk space while it runs "
-            f"(the backup, {human_size(space.backup_size)}, stays)."
-        )
-        return "\n".join(lines)
+    return lines
+
+
+def _dry_run_outcome(result: DryRun) -> str:
+    space = result.space
+    lines = _ran_lines(_dry_run_backup_lines(space), result.outcomes, result.checks, result.config, True)
+    lines.append(
+        f"DRY RUN: every step and check above ran on a temporary copy, which was deleted. "
+        f"Nothing in {result.installation.root} was changed."
+    )
+    lines.append(
+        f"A real run would take about {max(1, round(result.estimated_seconds))} s and "
+        f"{human_size(space.while_running)} of disk space while it runs "
+        f"(the backup, {human_size(space.backup_size)}, stays)."
+    )
+    return "\n".join(lines)
+
+
+def _upgraded_outcome(result: Upgraded) -> str:
+    lines = _ran_lines(_backup_lines(result.backup, result.space), result.outcomes, result.checks, result.config, False)
     lines.append(f"Done: the database is now {_version(result.plan.target)} ({result.seconds:.1f} s).")
-    lines += _whats_new(result)
-    if result.config and result.config.read_after:
+    lines += _whats_new(result.outcomes)
+    if result.config.read_after:
         lines.append(f"Wareflow EMS will read its settings from {result.config.read_after}")
     if result.backup:
         lines.append(
@@ -246,10 +257,25 @@ def render_outcome(result: UpgradeResult) -> str:
     return "\n".join(lines)
 
 
+def render_outcome(result: UpgradeResult) -> str:
+    """Everything after the plan: backup, migration, validation, settings, summary."""
+    match result:
+        case UpToDate():
+            return f"Nothing to do: the database is already {_version(result.plan.target)}."
+        case DryRun():
+            return _dry_run_outcome(result)
+        case Upgraded():
+            return _upgraded_outcome(result)
+
+
 def render_result(result: UpgradeResult) -> str:
-    if result.status == "up_to_date":
-        return "\n".join(_header(result)) + render_outcome(result)
-    return render_plan(result) + "\n\n" + render_outcome(result)
+    match result:
+        case UpToDate():
+            return "\n".join(_header(result.preview)) + render_outcome(result)
+        case DryRun():
+            return render_plan(result.preview, disk=False) + "\n\n" + render_outcome(result)
+        case Upgraded():
+            return render_plan(result.preview) + "\n\n" + render_outcome(result)
 
 
 def render_error(error: UpgradeError, log_path: Path | None = None) -> str:
@@ -296,10 +322,9 @@ def render_restore(result: RestoreResult) -> str:
     return "\n".join(lines)
 
 
-def render_status(status) -> str:
-    result, config, backups = status.result, status.config, status.backups
-    plan = result.plan
-    lines = [f"Installation: {result.installation.root}", f"Database:  {_version(plan.current)}"]
+def render_status(status: InstallationStatus) -> str:
+    config, backups, plan = status.config, status.backups, status.plan
+    lines = [f"Installation: {status.installation.root}", f"Database:  {_version(plan.current)}"]
     steps = [s for s, outcomes in _by_step(list(plan.outcomes)) if any(o.applied for o in outcomes)]
     if steps or plan.app_migrations:
         lines.append(f"Pending:   upgrade to {_version(plan.target)}")
@@ -312,13 +337,14 @@ def render_status(status) -> str:
         lines.append("Settings:  none (the app uses its defaults)")
     else:
         shape = {"json-flat": "flat JSON of the early bootstrapper", "json-nested": "JSON", "yaml": "YAML"}
-        will = f"; will become {config.new_path.name}" if config.changes else ""
+        will = f"; will become {cast(Path, config.new_path).name}" if config.changes else ""
         lines.append(f"Settings:  {config.source.name} ({shape[config.shape]}, valid){will}")
-    usable = [b for b in backups if isinstance(b, Backup)]
-    newest = f", newest {usable[0].created_at[:16].replace('T', ' ')} UTC ({usable[0].folder.name})" if usable else ""
-    lines.append(f"Backups:   {len(usable)}{newest}")
+    newest = (
+        f", newest {backups[0].created_at[:16].replace('T', ' ')} UTC ({backups[0].folder.name})" if backups else ""
+    )
+    lines.append(f"Backups:   {len(backups)}{newest}")
     lines.append(f"App:       {'open: ' + status.app_open if status.app_open else 'closed'}")
-    return "\n".join(lines + [""] + _header(result)[3:]).rstrip()
+    return "\n".join(lines + [""] + _notes(None, status.stale_locks)).rstrip()
 
 
 def _terminated(statement: str) -> str:
@@ -390,13 +416,58 @@ def sql_json(plan: Plan, installation: Installation, log_path: Path | None = Non
 
 
 def result_json(result: UpgradeResult, log_path: Path | None = None) -> dict:
-    plan, config = result.plan, result.config
+    match result:
+        case UpToDate():
+            return _run_json(result.status, result.installation, result.plan, result.config, log_path)
+        case DryRun():
+            return _run_json(
+                result.status,
+                result.installation,
+                result.plan,
+                result.config,
+                log_path,
+                result.outcomes,
+                result.checks,
+                result.seconds,
+            )
+        case Upgraded():
+            return _run_json(
+                result.status,
+                result.installation,
+                result.plan,
+                result.config,
+                log_path,
+                result.outcomes,
+                result.checks,
+                result.seconds,
+                result.backup,
+                recorded=True,
+            )
+
+
+def status_json(status: InstallationStatus, log_path: Path | None = None) -> dict:
+    return _run_json(status.status, status.installation, status.plan, status.config, log_path)
+
+
+def _run_json(
+    status: RunStatus,
+    installation: Installation,
+    plan: Plan,
+    config: ConfigPlan,
+    log_path: Path | None,
+    outcomes: Sequence[Outcome] = (),
+    checks: Sequence[Check] = (),
+    seconds: float = 0.0,
+    backup: Backup | None = None,
+    recorded: bool = False,
+) -> dict:
+    """`outcomes`: what ran on a copy (else the plan's); `recorded`: the app's migrations were recorded."""
     return {
         "wems_upgrade": __version__,
-        "status": result.status,
+        "status": status,
         "exit_code": EXIT_OK,
-        "installation": str(result.installation.root),
-        "database": str(result.installation.database),
+        "installation": str(installation.root),
+        "database": str(installation.database),
         "from": {"generation": plan.current.label, "releases": plan.current.releases},
         "to": {"generation": plan.target.label, "releases": plan.target.releases},
         "steps": [
@@ -406,17 +477,17 @@ def result_json(result: UpgradeResult, log_path: Path | None = None) -> dict:
                 "applied": sum(o.applied for o in outs),
                 "already_present": sum(not o.applied for o in outs),
             }
-            for step, outs in _by_step(result.outcomes or list(plan.outcomes))
+            for step, outs in _by_step(list(outcomes or plan.outcomes))
         ],
-        "app_migrations_recorded": list(plan.app_migrations) if result.status == "upgraded" else [],
-        "backup": str(result.backup.folder) if result.backup else None,
-        "backup_private": result.backup.privacy_problem is None if result.backup else None,
+        "app_migrations_recorded": list(plan.app_migrations) if recorded else [],
+        "backup": str(backup.folder) if backup else None,
+        "backup_private": backup.privacy_problem is None if backup else None,
         "checks": [
             {"name": c.name, "ok": c.ok, "detail": c.detail, "problems": list(c.problems), "items": list(c.items)}
-            for c in result.checks
+            for c in checks
         ],
         "config": None
-        if not config or not config.source
+        if not config.source
         else {
             "file": config.source.name,
             "shape": config.shape,
@@ -424,7 +495,7 @@ def result_json(result: UpgradeResult, log_path: Path | None = None) -> dict:
             "read_after": str(config.read_after),
             "kept_as": config.retire.name if config.retire else None,
         },
-        "seconds": round(result.seconds, 3),
+        "seconds": round(seconds, 3),
         "error": None,
         "log": str(log_path) if log_path else None,
     }

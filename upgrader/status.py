@@ -5,29 +5,35 @@ from __future__ import annotations
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Literal
 
-from upgrader.backup import default_backup_root, list_backups
+from upgrader.backup import Backup, default_backup_root, list_backups
 from upgrader.config import ConfigPlan, plan_config
 from upgrader.errors import DatabaseInUse
 from upgrader.installation import Installation
 from upgrader.loader import load_catalog
-from upgrader.locks import DEFAULT_LOCK_TIMEOUT_MINUTES, check_app_closed
-from upgrader.planner import make_plan
+from upgrader.locks import DEFAULT_LOCK_TIMEOUT_MINUTES, AppLock, check_app_closed
+from upgrader.planner import Plan, make_plan
 from upgrader.snapshot import open_database
-from upgrader.upgrade import UpgradeResult
+from upgrader.upgrade import RunStatus
 
 
 @dataclass(frozen=True)
-class Status:
-    result: UpgradeResult
+class InstallationStatus:
+    """--status: what the installation is and what an upgrade would do, read without a lock or a copy."""
+
+    installation: Installation
+    plan: Plan
     config: ConfigPlan
-    backups: list
-    app_open: str | None
+    stale_locks: tuple[AppLock, ...]
+    backups: list[Backup]  # the usable ones, newest first
+    app_open: str | None  # why Wareflow EMS seems open; None: it is closed
+    status: ClassVar[Literal[RunStatus.STATUS]] = RunStatus.STATUS
 
 
 def installation_status(
     installation: Installation, target: str | None = None, backup_root: Path | None = None
-) -> Status:
+) -> InstallationStatus:
     catalog = load_catalog()
     with closing(open_database(installation.database)) as conn:
         plan = make_plan(conn, catalog, catalog.resolve_target(target))
@@ -39,6 +45,6 @@ def installation_status(
             stale = check_app_closed(conn, config.timeout_minutes(DEFAULT_LOCK_TIMEOUT_MINUTES))
         except DatabaseInUse as exc:
             app_open = "; ".join(exc.details)
-    result = UpgradeResult("status", installation, plan, config=config, stale_locks=stale)
-    backups = list_backups(backup_root or default_backup_root(installation))
-    return Status(result, config, backups, app_open)
+    found = list_backups(backup_root or default_backup_root(installation))
+    usable = [b for b in found if isinstance(b, Backup)]  # list_backups also names the unreadable ones
+    return InstallationStatus(installation, plan, config, tuple(stale), usable, app_open)

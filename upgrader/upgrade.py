@@ -15,10 +15,11 @@ import shutil
 import tempfile
 import time
 from contextlib import ExitStack, closing
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar, Literal
 
 import apsw
 
@@ -45,28 +46,17 @@ from upgrader.validator import Check, app_operations_check, checks_whole_file, c
 
 Progress = Callable[[str, int, int], None]
 ORIGINAL = "original"
-__all__ = ["RETIRED_HEADER", "upgrade", "swap_and_commit", "migrate_copy"]
+__all__ = ["RETIRED_HEADER", "Preview", "RunStatus", "UpgradeResult", "apply", "migrate_copy", "prepare",
+           "swap_and_commit", "upgrade"]
 
 
-@dataclass
-class UpgradeResult:
-    status: str
-    installation: Installation
-    plan: Plan
-    outcomes: list[Outcome] = field(default_factory=list)
-    checks: list[Check] = field(default_factory=list)
-    seconds: float = 0.0
-    backup: Backup | None = None
-    space: SpaceNeeds | None = None
-    stale_locks: list[AppLock] = field(default_factory=list)
-    recovered: str | None = None
-    config: ConfigPlan | None = None
-    copy_seconds: float = 0.0
+class RunStatus(StrEnum):
+    """What a run did, as --json names it."""
 
-    @property
-    def estimated_seconds(self) -> float:
-        """For a dry run: what the real run should take (the same one copy; the backup is the original)."""
-        return self.seconds
+    UP_TO_DATE = "up_to_date"
+    DRY_RUN = "dry_run"
+    UPGRADED = "upgraded"
+    STATUS = "status"  # --status: only read (upgrader.status)
 
 
 @dataclass(frozen=True)
@@ -74,20 +64,106 @@ class Options:
     target: str | None = None
     dry_run: bool = False
     backup: bool = True
-    backup_root: Path | None = None
-    confirm: Callable[[UpgradeResult], None] | None = None
+    backup_root: Path = Path("backups")
     full_check: bool = False
+
+
+@dataclass(frozen=True)
+class Preview:
+    """All that is known before anything is written (`prepare`): what the question shows, what `apply` does."""
+
+    installation: Installation
+    plan: Plan
+    config: ConfigPlan
+    space: SpaceNeeds
+    stale_locks: tuple[AppLock, ...]
+    recovered: str | None  # what recovery settled before this run; None: nothing was interrupted
+    first: FileFirstState
+    options: Options
+    seconds: float  # the time prepare took
+
+    @property
+    def nothing_to_do(self) -> bool:
+        return self.plan.nothing_to_do and not self.config.changes
+
+
+@dataclass(frozen=True)
+class _Ran:
+    """What every result carries: the preview it was applied from."""
+
+    preview: Preview
+
+    @property
+    def installation(self) -> Installation:
+        return self.preview.installation
+
+    @property
+    def plan(self) -> Plan:
+        return self.preview.plan
+
+    @property
+    def config(self) -> ConfigPlan:
+        return self.preview.config
+
+    @property
+    def space(self) -> SpaceNeeds:
+        return self.preview.space
+
+    @property
+    def stale_locks(self) -> tuple[AppLock, ...]:
+        return self.preview.stale_locks
+
+    @property
+    def recovered(self) -> str | None:
+        return self.preview.recovered
+
+
+@dataclass(frozen=True)
+class UpToDate(_Ran):
+    """Nothing to do: the database is the target and the settings need no change."""
+
+    seconds: float
+    status: ClassVar[Literal[RunStatus.UP_TO_DATE]] = RunStatus.UP_TO_DATE
+
+
+@dataclass(frozen=True)
+class DryRun(_Ran):
+    """The whole upgrade on a temporary copy, deleted; nothing in the installation changed."""
+
+    outcomes: list[Outcome]
+    checks: list[Check]
+    seconds: float
+    status: ClassVar[Literal[RunStatus.DRY_RUN]] = RunStatus.DRY_RUN
+
+    @property
+    def estimated_seconds(self) -> float:
+        """What the real run should take (the same one copy; the backup is the original)."""
+        return self.seconds
+
+
+@dataclass(frozen=True)
+class Upgraded(_Ran):
+    """The upgrade is committed."""
+
+    outcomes: list[Outcome]
+    checks: list[Check]
+    seconds: float
+    backup: Backup | None  # None: --no-backup
+    status: ClassVar[Literal[RunStatus.UPGRADED]] = RunStatus.UPGRADED
+
+
+UpgradeResult = UpToDate | DryRun | Upgraded
 
 
 def upgrade(installation: Installation, target: str | None = None, *, dry_run: bool = False,
             backup: bool = True, backup_root: Path | None = None, catalog: Catalog | None = None,
-            progress: Progress | None = None, confirm: Callable[[UpgradeResult], None] | None = None,
+            progress: Progress | None = None, confirm: Callable[[Preview], None] | None = None,
             full_check: bool = False) -> UpgradeResult:
-    """Upgrade `installation` to `target` (default: the latest). `confirm` is called with the
-    plan once every check has passed and before anything is written; it may raise to stop.
+    """Upgrade `installation` to `target` (default: the latest): lock, recover, prepare, confirm, apply.
+    `confirm` is called with the preview once every check has passed and before anything is written
+    (not for a dry run, nor when there is nothing to do); it may raise to stop.
     `full_check`: check the whole file whatever its size (validator.WHOLE_FILE_CHECK_BYTES)."""
-    options = Options(target, dry_run, backup, backup_root or default_backup_root(installation), confirm,
-                      full_check)
+    options = Options(target, dry_run, backup, backup_root or default_backup_root(installation), full_check)
     if not installation.database.parent.is_dir():
         check_database_file(installation.database)
     with ExitStack() as stack:
@@ -101,40 +177,69 @@ def upgrade(installation: Installation, target: str | None = None, *, dry_run: b
             raise DatabaseInUse("Another wems-upgrade is running on this installation, or one was "
                                 "interrupted.", advice="Nothing was changed. Run wems-upgrade without "
                                 "--dry-run to finish an interrupted upgrade, then try the dry run again.")
-        result = _run(installation, options, catalog or load_catalog(), progress)
-        result.recovered = recovered
-        return result
+        preview = prepare(installation, options, catalog or load_catalog(), recovered)
+        if confirm and not dry_run and not preview.nothing_to_do:
+            _ask(confirm, preview)
+        return apply(preview, progress)
 
 
-def _run(installation: Installation, options: Options, catalog: Catalog,
-         progress: Progress | None) -> UpgradeResult:
+def prepare(installation: Installation, options: Options, catalog: Catalog,
+            recovered: str | None = None) -> Preview:
+    """Measure the first state, plan, plan the settings, refuse a running app, check the room: nothing is written."""
     started = time.monotonic()
     db = installation.database
-    workdir = Path(tempfile.mkdtemp(prefix="wems-upgrade-dry-run-")) if options.dry_run else db.parent
-    work = workdir / f"{db.name}.wems-upgrade-{os.getpid()}.tmp"
-    result, swap, first, swapping, pending, marker = None, None, None, False, None, ExitStack()
+    first = None
     try:
-        if options.dry_run:
-            _private_folder(workdir)
         check_database_file(db)
-        first = first_state(installation)
+        first = FileFirstState(database_state(db), _settings_state(installation))
         with closing(open_database(db)) as source:
             plan = make_plan(source, catalog, catalog.resolve_target(options.target))
             config = plan_config(installation.config, plan.target.generation,
                                  from_generation=plan.current.generation, root=installation.root)
-            timeout = config.timeout_minutes(DEFAULT_LOCK_TIMEOUT_MINUTES)
-            result = UpgradeResult("up_to_date", installation, plan, config=config,
-                                   stale_locks=check_app_closed(source, timeout))
-            if plan.nothing_to_do and not config.changes:
-                return _finished(result, started)
-            result.space = _preflight(db, options)
-            _log_plan(result)
-            if options.dry_run:
-                _dry_run_copy(db, first, source, work, result, progress, options.full_check)
-                return _finished(result, started)
-            if options.confirm:
-                options.confirm(result)
+            stale = check_app_closed(source, config.timeout_minutes(DEFAULT_LOCK_TIMEOUT_MINUTES))
+        space = measure(db, options.backup_root if options.backup else None, backup_is_original=True)
+        preview = Preview(installation, plan, config, space, tuple(stale), recovered, first, options,
+                          time.monotonic() - started)
+        if not preview.nothing_to_do:
+            if not options.dry_run:
+                _preflight(db, options, space)
+            _log_plan(preview)
+        return preview
+    except (OSError, apsw.Error) as exc:
+        raise _explain(_disk_error(exc), installation, first) from exc
+    except UpgradeError as error:
+        raise _explain(error, installation, first)
+
+
+def _ask(confirm: Callable[[Preview], None], preview: Preview) -> None:
+    """The question; a refusal is explained like any other (the database may have changed meanwhile)."""
+    try:
+        confirm(preview)
+    except UpgradeError as error:
+        raise _explain(error, preview.installation, preview.first)
+
+
+def apply(preview: Preview, progress: Progress | None = None) -> UpgradeResult:
+    """Carry out a prepared upgrade: a dry run migrates a temporary copy; a real one folds the WAL, copies
+    the database once, fills the backup, migrates the copy and swaps it in. Refuses any change since `prepare`."""
+    started = time.monotonic()
+    if preview.nothing_to_do:
+        return UpToDate(preview, preview.seconds)
+    installation, plan, config, options = preview.installation, preview.plan, preview.config, preview.options
+    first: FileFirstState = preview.first
+    db = installation.database
+    workdir = Path(tempfile.mkdtemp(prefix="wems-upgrade-dry-run-")) if options.dry_run else db.parent
+    work = workdir / f"{db.name}.wems-upgrade-{os.getpid()}.tmp"
+    swap, swapping, pending, marker = None, False, None, ExitStack()
+    outcomes: list[Outcome] = []
+    checks: list[Check] = []
+    try:
+        if options.dry_run:
+            _private_folder(workdir)
+            outcomes, checks = _dry_run_copy(db, first, work, plan, progress, options.full_check)
+            return DryRun(preview, outcomes, checks, _seconds(preview, started))
         first = replace(first, database=_fold(db, first.database))
+        log.info("folded: the database file alone holds the whole database")
         crashpoint("wal_folded")
         if options.backup:
             pending = start_backup(options.backup_root, f"before_upgrade_{plan.target.label}", db)
@@ -142,20 +247,20 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
         swap = _file_swap(db, work, plan, config, pending)
         swap.prepare()
         digest = None if plan.nothing_to_do else _work_copy(db, work, first, progress)
+        log.info("copied and hashed: %s", digest)
         if pending:
             _fill_backup(pending, installation, plan, work if digest else db, digest, progress)
             check_unchanged(db, first.database, "backed up")
             crashpoint("backup_done")
         if not plan.nothing_to_do:
-            result.outcomes, result.checks = migrate_copy(work, plan, db, progress, options.full_check)
+            outcomes, checks = migrate_copy(work, plan, db, progress, options.full_check)
             crashpoint("migrated")
         _write_temps(config)
         swapping = True
         _swap_in(installation, swap, first)
-        result.backup = finish_pending(pending) if pending else None
-        result.status = "upgraded"
-        log.info("upgraded to %s; backup %s", plan.target.label, result.backup and result.backup.folder)
-        return _finished(result, started)
+        backup = finish_pending(pending) if pending else None
+        log.info("upgraded to %s; backup %s", plan.target.label, backup and backup.folder)
+        return Upgraded(preview, outcomes, checks, _seconds(preview, started), backup)
     except (OSError, apsw.Error) as exc:
         raise _explain(_disk_error(exc), installation, None if swapping else first) from exc
     except UpgradeError as error:
@@ -167,17 +272,18 @@ def _run(installation: Installation, options: Options, catalog: Catalog,
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _dry_run_copy(db: Path, first: FirstState, source: apsw.Connection, work: Path, result: UpgradeResult,
-                  progress: Progress | None, full_check: bool) -> None:
+def _dry_run_copy(db: Path, first: FileFirstState, work: Path, plan: Plan, progress: Progress | None,
+                  full_check: bool) -> tuple[list[Outcome], list[Check]]:
     """A dry run: a backup-API copy of the live file (WAL included; the file is never written), migrated."""
     check_unchanged(db, first.database, "read")
-    if not result.plan.nothing_to_do:
-        create_like(work, db)
+    if plan.nothing_to_do:
+        return [], []
+    create_like(work, db)
+    with closing(open_database(db)) as source:
         copy_database(source, work, _stage(progress, "copy"))
-        crashpoint("work_copied")
-        check_unchanged(db, first.database, "copied")
-        result.outcomes, result.checks = migrate_copy(work, result.plan, db, progress, full_check)
-    result.status = "dry_run"
+    crashpoint("work_copied")
+    check_unchanged(db, first.database, "copied")
+    return migrate_copy(work, plan, db, progress, full_check)
 
 
 def _fold(db: Path, first: tuple) -> tuple:
@@ -243,6 +349,13 @@ class FirstState:
     settings: tuple
 
 
+@dataclass(frozen=True)
+class FileFirstState(FirstState):
+    """The first state of a database file that exists: what an upgrade compares with."""
+
+    database: tuple
+
+
 def first_state(installation: Installation) -> FirstState:
     """Measured before the database is opened and before the settings are read, so that any
     change after this moment, even one the reads already saw, is caught by a later comparison."""
@@ -292,14 +405,14 @@ def _clean_up(swap: FileSwap | None, work: Path) -> None:
         remove_logged(work, Path(f"{work}-journal"), Path(f"{work}-wal"), Path(f"{work}-shm"))
 
 
-def _log_plan(result: UpgradeResult) -> None:
-    plan = result.plan
+def _log_plan(preview: Preview) -> None:
+    plan, config = preview.plan, preview.config
     log.info("database %s: %s -> %s, %d operation(s) to apply, %d already present, app migrations %s",
-             result.installation.database, plan.current.label, plan.target.label, len(plan.applied),
+             preview.installation.database, plan.current.label, plan.target.label, len(plan.applied),
              len(plan.outcomes) - len(plan.applied), list(plan.app_migrations))
-    if result.config and result.config.source:
-        log.info("settings %s (%s): %s", result.config.source.name, result.config.shape,
-                 [c.name for c in result.config.converters] or "unchanged")
+    if config.source:
+        log.info("settings %s (%s): %s", config.source.name, config.shape,
+                 [c.name for c in config.converters] or "unchanged")
 
 
 def _file_swap(db: Path, work: Path, plan: Plan, config: ConfigPlan, pending: PendingBackup | None) -> FileSwap:
@@ -340,19 +453,16 @@ def _disk_error(exc: BaseException) -> UpgradeError:
     return UpgradeFailed(f"A file could not be read or written ({exc}).")
 
 
-def _finished(result: UpgradeResult, started: float) -> UpgradeResult:
-    result.seconds = time.monotonic() - started
-    return result
+def _seconds(preview: Preview, started: float) -> float:
+    """The time the run took: preparing, and applying since `started` (not the question in between)."""
+    return preview.seconds + time.monotonic() - started
 
 
-def _preflight(db: Path, options: Options) -> SpaceNeeds:
+def _preflight(db: Path, options: Options, needs: SpaceNeeds) -> None:
     """Room for the work copy beside the database, and for the backup's copy where it is on another volume."""
     backup_root = options.backup_root if options.backup else None
-    needs = measure(db, backup_root, backup_is_original=True)
-    if not options.dry_run:
-        check_writable(db.parent, *([backup_root] if backup_root else []))
-        check_space(db, backup_root, needs)
-    return needs
+    check_writable(db.parent, *([backup_root] if backup_root else []))
+    check_space(db, backup_root, needs)
 
 
 def _stage(progress: Progress | None, name: str) -> Callable[[int, int], None] | None:
