@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Callable, ClassVar, Literal
+from typing import Callable, ClassVar, Literal, NoReturn, cast
 
 import apsw
 
@@ -208,7 +208,7 @@ def prepare(installation: Installation, options: Options, catalog: Catalog,
     except (OSError, apsw.Error) as exc:
         raise _explain(_disk_error(exc), installation, first) from exc
     except UpgradeError as error:
-        raise _explain(error, installation, first)
+        _raise_explained(error, installation, first)
 
 
 def _ask(confirm: Callable[[Preview], None], preview: Preview) -> None:
@@ -216,7 +216,7 @@ def _ask(confirm: Callable[[Preview], None], preview: Preview) -> None:
     try:
         confirm(preview)
     except UpgradeError as error:
-        raise _explain(error, preview.installation, preview.first)
+        _raise_explained(error, preview.installation, preview.first)
 
 
 def apply(preview: Preview, progress: Progress | None = None) -> UpgradeResult:
@@ -264,7 +264,7 @@ def apply(preview: Preview, progress: Progress | None = None) -> UpgradeResult:
     except (OSError, apsw.Error) as exc:
         raise _explain(_disk_error(exc), installation, None if swapping else first) from exc
     except UpgradeError as error:
-        raise _explain(error, installation, None if swapping else first)
+        _raise_explained(error, installation, None if swapping else first)
     finally:
         _clean_up(swap if not options.dry_run else None, work)
         _end_backup(pending, marker, swap)
@@ -374,7 +374,15 @@ def check_settings_unchanged(installation: Installation, expected: tuple) -> Non
                             "or an editor is probably open. Nothing was lost: the settings keep every change.")
 
 
-def _explain(error: UpgradeError, installation: Installation, first: FirstState | None) -> UpgradeError:
+def _raise_explained(error: UpgradeError, installation: Installation, first: FileFirstState | None) -> NoReturn:
+    """Raise `error`, or the true cause that explains it (chained to it)."""
+    cause = _explain(error, installation, first)
+    if cause is error:
+        raise error
+    raise cause from error
+
+
+def _explain(error: UpgradeError, installation: Installation, first: FileFirstState | None) -> UpgradeError:
     """The true cause of a run that failed before its swap: the database changed under it (reads of
     a file being written can fail: it is in use), or it was damaged already (its own fault, exit 3)."""
     if first is None or isinstance(error, DatabaseInUse):
@@ -420,7 +428,7 @@ def _file_swap(db: Path, work: Path, plan: Plan, config: ConfigPlan, pending: Pe
     database where a hard link can put it there), the settings file, and the backup's manifest last."""
     settings = config_replacements(config)
     linked = pending is not None and pending.linked
-    aside = str(pending.database) if linked else f"{db}.wems-upgrade-old"
+    aside = str(pending.database) if pending is not None and pending.linked else f"{db}.wems-upgrade-old"
     replacements = [] if plan.nothing_to_do else [Replacement(str(db), str(work), aside, linked)]
     replacements += [Replacement(str(t), str(n) if n else None, str(a), keep) for t, n, a, keep in settings]
     temps = [work, Path(f"{work}-journal")] + [n for _t, n, _a, _k in settings if n]
@@ -437,7 +445,7 @@ def _write_temps(config: ConfigPlan) -> None:
         if temp:
             create_like(temp, config.source)
             with open(temp, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(config.new_text)
+                handle.write(cast(str, config.new_text))  # a plan that writes the settings has their text
                 handle.flush()
                 os.fsync(handle.fileno())
             if config.source:
@@ -473,7 +481,7 @@ def _swap_in(installation: Installation, swap: FileSwap, first: FirstState) -> N
     """Lock the original against everyone, check nobody wrote it or the settings since they were
     first read, swap, commit."""
     db = installation.database
-    work = next((Path(r.new) for r in swap.replacements if r.target == str(db)), None)
+    work = next((Path(r.new) for r in swap.replacements if r.target == str(db) and r.new), None)
     try:
         if work:
             copy_owner_and_mode(db, work)
@@ -531,7 +539,12 @@ def _retire(fd: int) -> None:
 
 
 def then(first: Callable[[], None] | None, second: Callable[[], None]) -> Callable[[], None]:
-    return lambda: (first and first(), second())
+    def both() -> None:
+        if first:
+            first()
+        second()
+
+    return both
 
 
 def set_aside_while_held(db: Path, swap: FileSwap, holder: apsw.Connection,
