@@ -195,7 +195,8 @@ def available_peers() -> list[str]:
 
 
 #: (phase, the log message that ends it), in the order of an upgrade's log
-PHASES = (("plan", "settings "), ("fold, copy, hash", "migrating the copy"), ("migration SQL", None),
+PHASES = (("plan", "settings "), ("fold", "folded: "), ("copy and hash", "copied and hashed: "),
+          ("backup folder", "migrating the copy"), ("migration SQL", None),
           ("checks", "checks: "), ("app operations", "checks: "), ("swap and settings", "upgraded to "))
 
 

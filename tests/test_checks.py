@@ -210,3 +210,63 @@ def test_the_full_check_flag_reaches_the_checks_of_a_real_upgrade(install, large
     (integrity,) = [c for c in json.loads(capsys.readouterr().out)["checks"] if c["name"] == "integrity"]
     assert ("the whole file" in integrity["detail"]) is whole
     assert ("was not checked: --full-check checks it" in integrity["detail"]) is not whole
+
+
+def lists_and_writes(checks) -> tuple[str, list[str]]:
+    app = check(checks, validator.APP_OPERATIONS)
+    assert app.ok, app
+    return app.detail, list(app.items)
+
+
+@pytest.mark.parametrize("full_check", [False, True])
+def test_the_app_lists_of_a_large_file_are_bounded_unless_full_check(install, tmp_path, large, monkeypatch,
+                                                                     full_check):
+    monkeypatch.setattr(validator, "LIST_STEP_BUDGET", 200)
+    root = install(6)
+    _outcomes, checks = migrate(root, tmp_path, full_check)
+    detail, ran = lists_and_writes(checks)
+    assert f"{len(ran)} of {len(ran)} of the app's operations" in detail
+    if full_check:
+        assert "stopped" not in detail
+        return
+    stopped, whole = detail.split("not read to their last row", 1)[1].split("; run in full: ")
+    bounded = [name for name in ran if name in stopped]
+    assert bounded and "list active employees" in bounded, detail
+    assert all(not name.startswith(("add ", "update ", "archive ")) for name in bounded), "writes run in full"
+    assert all(name in whole for name in ran if name not in bounded), detail
+    assert "--full-check reads them whole" in detail
+    with closing(apsw.Connection(str(tmp_path / "work.db"))) as conn:
+        assert read_schema(conn).table("contracts") is not None, "the upgrade committed all the same"
+
+
+def test_a_small_file_reads_every_app_list_to_its_last_row(install, tmp_path, monkeypatch):
+    monkeypatch.setattr(validator, "LIST_STEP_BUDGET", 200)
+    detail, _ran = lists_and_writes(migrate(install(6), tmp_path)[1])
+    assert "stopped" not in detail and "ran on the upgraded data, then were undone" in detail
+
+
+def many_rows(conn: apsw.Connection) -> None:
+    conn.execute("CREATE TABLE t(x); WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 20000) "
+                 "INSERT INTO t SELECT v FROM n")
+
+
+def test_a_bounded_list_stops_without_undoing_the_transaction_it_runs_in():
+    with closing(apsw.Connection(":memory:")) as conn:
+        many_rows(conn)
+        conn.execute("BEGIN; INSERT INTO t VALUES (-1)")
+        assert validator._read_to_the_end(conn.cursor(), "SELECT x FROM t ORDER BY x DESC", {}, 1000) is None
+        assert conn.in_transaction
+        assert validator._read_to_the_end(conn.cursor(), "SELECT x FROM t WHERE x < 0", {}) == 1
+        conn.execute("COMMIT")
+        assert conn.execute("SELECT count(*) FROM t").fetchone()[0] == 20001
+
+
+def test_a_write_or_a_list_within_its_budget_runs_in_full():
+    with closing(apsw.Connection(":memory:")) as conn:
+        many_rows(conn)
+        conn.execute("BEGIN")
+        cursor = conn.cursor()
+        assert validator._read_to_the_end(cursor, "UPDATE t SET x = x + 1", {}, 1000) == 0
+        assert conn.execute("SELECT min(x), max(x) FROM t").fetchone() == (2, 20001), "every row written"
+        assert validator._read_to_the_end(cursor, "SELECT x FROM t WHERE x = 5", {}, 10_000_000) == 1
+        conn.execute("ROLLBACK")

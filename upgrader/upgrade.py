@@ -597,7 +597,7 @@ def migrate_copy(path: Path, plan: Plan, reference: Path, progress: Progress | N
             log.info("checks: %s", [(ch.name, ch.ok, ch.detail) for ch in checks])
             failed = [ch for ch in checks if not ch.ok]
             if not failed:
-                checks.append(app_operations_check(c, plan.target))
+                checks.append(app_operations_check(c, plan.target, whole=before.scope is None))
                 log.info("checks: %s", [(ch.name, ch.ok, ch.detail) for ch in checks[-1:]])
                 failed = [ch for ch in checks if not ch.ok]
             if failed:
