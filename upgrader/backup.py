@@ -12,28 +12,37 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import os
+import re
 import shutil
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, cast
+from typing import cast
 
 import apsw
 
 from upgrader import __version__
-from upgrader.errors import BadBackup, DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed, damaged_database
 from upgrader.config import SETTINGS_FILES
+from upgrader.errors import BadBackup, DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed, damaged_database
 from upgrader.installation import Installation
 from upgrader.journal import INCOMPLETE_MARKER, write_atomically
 from upgrader.locks import hold_file_lock, is_abandoned
 from upgrader.privacy import PRIVATE_DIR, PRIVATE_FILE, make_private
-from upgrader.winfs import link, unlink
-from upgrader.snapshot import (RETIRED_HEADER, SQLITE_HEADER, copy_database, copy_file, database_state,
-                               fsync_path, open_database, sqlite_uri)
+from upgrader.snapshot import (
+    RETIRED_HEADER,
+    SQLITE_HEADER,
+    copy_database,
+    copy_file,
+    database_state,
+    fsync_path,
+    open_database,
+    sqlite_uri,
+)
 from upgrader.validator import row_counts
+from upgrader.winfs import link, unlink
 
 MANIFEST = "manifest.json"
 DATABASE_FILE = "employee_manager.db"
@@ -43,10 +52,17 @@ UNRETIRED_VFS = "wems-unretired"
 OUR_FOLDER = re.compile(r"^before_(upgrade|restore)\w*_\d{8}-\d{6}(_\d{1,2})?$")
 INTERRUPTED = "incomplete: a run was stopped while making it (no manifest); the next upgrade removes it"
 IN_PROGRESS = "incomplete: another wems-upgrade is making it right now"
-NO_MANIFEST = ("incomplete, or not made by wems-upgrade: it has no manifest; it is never used or removed "
-               "automatically")
-OPTIONAL_TEXT = ("kind", "installation", "upgrader_version", "generation_before", "releases_before", "target",
-                 "releases_target", "restoring")
+NO_MANIFEST = "incomplete, or not made by wems-upgrade: it has no manifest; it is never used or removed automatically"
+OPTIONAL_TEXT = (
+    "kind",
+    "installation",
+    "upgrader_version",
+    "generation_before",
+    "releases_before",
+    "target",
+    "releases_target",
+    "restoring",
+)
 log = logging.getLogger("wems_upgrade")
 
 
@@ -79,7 +95,7 @@ def sha256_file(path: Path, database: bool = False) -> str:
 
 def unretired(first_block: bytes) -> bytes:
     """A database file's first bytes as they were before upgrade._retire overwrote its header."""
-    return SQLITE_HEADER + first_block[len(RETIRED_HEADER):] if first_block.startswith(RETIRED_HEADER) else first_block
+    return SQLITE_HEADER + first_block[len(RETIRED_HEADER) :] if first_block.startswith(RETIRED_HEADER) else first_block
 
 
 def unretire_file(path: Path) -> None:
@@ -120,8 +136,9 @@ def open_backup_database(path: Path) -> apsw.Connection:
         return open_database(path)
     if not _VFS:
         _VFS.append(_UnretiredVFS())
-    return apsw.Connection(sqlite_uri(path) + "?immutable=1", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI,
-                           vfs=UNRETIRED_VFS)
+    return apsw.Connection(
+        sqlite_uri(path) + "?immutable=1", flags=apsw.SQLITE_OPEN_READONLY | apsw.SQLITE_OPEN_URI, vfs=UNRETIRED_VFS
+    )
 
 
 def default_backup_root(installation: Installation) -> Path:
@@ -151,15 +168,19 @@ class _Privacy:
         problem = make_private(path)
         if problem and not self.problem:
             self.problem = problem
-            log.warning(
-                "the backup could not be made readable by its owner only (%s): %s", path, problem)
+            log.warning("the backup could not be made readable by its owner only (%s): %s", path, problem)
 
 
 def _file_entry(folder: Path, name: str, role: str, original: Path, root: Path, privacy: _Privacy) -> dict:
     path = folder / name
     privacy.apply(path)
-    return {"name": name, "role": role, "original": _relative(original, root), "size": path.stat().st_size,
-            "sha256": sha256_file(path)}
+    return {
+        "name": name,
+        "role": role,
+        "original": _relative(original, root),
+        "size": path.stat().st_size,
+        "sha256": sha256_file(path),
+    }
 
 
 def _relative(original: Path, root: Path) -> str:
@@ -181,8 +202,14 @@ def _copy_configs(installation: Installation, folder: Path, privacy: _Privacy) -
     return entries
 
 
-def create_backup(installation: Installation, source: apsw.Connection, kind: str, details: dict,
-                  root: Path | None = None, progress: Callable[[int, int], None] | None = None) -> Backup:
+def create_backup(
+    installation: Installation,
+    source: apsw.Connection,
+    kind: str,
+    details: dict,
+    root: Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Backup:
     """Snapshot the database (WAL content included) and config files into a new private folder, then verify.
 
     The folder is made private before anything is written into it, then each file. Where that
@@ -208,23 +235,37 @@ def create_backup(installation: Installation, source: apsw.Connection, kind: str
         raise
 
 
-def _fill(folder: Path, installation: Installation, source: apsw.Connection, kind: str, details: dict,
-          progress: Callable[[int, int], None] | None, privacy: _Privacy) -> Backup:
+def _fill(
+    folder: Path,
+    installation: Installation,
+    source: apsw.Connection,
+    kind: str,
+    details: dict,
+    progress: Callable[[int, int], None] | None,
+    privacy: _Privacy,
+) -> Backup:
     """Copy the database and config files into `folder`, write the manifest last, verify."""
     state = database_state(installation.database)
     copy_database(source, folder / DATABASE_FILE, progress, journal_mode="delete")
     if database_state(installation.database) != state:
-        raise DatabaseInUse("The database changed while it was being backed up: Wareflow EMS is "
-                            "probably open.")
+        raise DatabaseInUse("The database changed while it was being backed up: Wareflow EMS is probably open.")
     files = [_file_entry(folder, DATABASE_FILE, "database", installation.database, installation.root, privacy)]
     files += _copy_configs(installation, folder, privacy)
     with closing(apsw.Connection(str(folder / DATABASE_FILE), flags=apsw.SQLITE_OPEN_READONLY)) as conn:
         counts = row_counts(conn)
-    manifest = {"format": 1, "kind": kind, "created_at": datetime.now(timezone.utc).isoformat(),
-                "upgrader_version": __version__, "installation": str(installation.root),
-                **details, "files": files, "row_counts": counts}
-    write_atomically(folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"),
-                     PRIVATE_FILE)
+    manifest = {
+        "format": 1,
+        "kind": kind,
+        "created_at": datetime.now(UTC).isoformat(),
+        "upgrader_version": __version__,
+        "installation": str(installation.root),
+        **details,
+        "files": files,
+        "row_counts": counts,
+    }
+    write_atomically(
+        folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"), PRIVATE_FILE
+    )
     privacy.apply(folder / MANIFEST)
     return verify_backup(folder, rehash=False)
 
@@ -279,12 +320,12 @@ def _can_link(source_dir: Path, folder: Path) -> bool:
         unlink(probe)
 
 
-def copy_into(pending: PendingBackup, source: Path, sha256: str | None,
-              progress: Callable[[int, int], None] | None) -> str:
+def copy_into(
+    pending: PendingBackup, source: Path, sha256: str | None, progress: Callable[[int, int], None] | None
+) -> str:
     """The backup's own copy of the database, read back and checked against `sha256` (that of the
     original, else of what the copy read); returns that SHA-256."""
-    os.close(os.open(pending.database, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                     PRIVATE_FILE))
+    os.close(os.open(pending.database, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), PRIVATE_FILE))
     read = copy_file(source, pending.database, progress)
     fsync_path(pending.database)
     sha256 = sha256 or read
@@ -294,17 +335,35 @@ def copy_into(pending: PendingBackup, source: Path, sha256: str | None,
     return sha256
 
 
-def fill_pending(pending: PendingBackup, installation: Installation, kind: str, details: dict,
-                 database: tuple[int, str], counts: dict) -> None:
+def fill_pending(
+    pending: PendingBackup,
+    installation: Installation,
+    kind: str,
+    details: dict,
+    database: tuple[int, str],
+    counts: dict,
+) -> None:
     """Copy the settings files; write the manifest beside its name (the swap places it). `database`:
     the size and SHA-256 of the original database, read while nobody wrote it."""
     size, sha256 = database
-    entry = {"name": DATABASE_FILE, "role": "database", "original": _relative(installation.database, installation.root),
-             "size": size, "sha256": sha256}
+    entry = {
+        "name": DATABASE_FILE,
+        "role": "database",
+        "original": _relative(installation.database, installation.root),
+        "size": size,
+        "sha256": sha256,
+    }
     files = [entry] + _copy_configs(installation, pending.folder, pending.privacy)
-    pending.manifest = {"format": 1, "kind": kind, "created_at": datetime.now(timezone.utc).isoformat(),
-                        "upgrader_version": __version__, "installation": str(installation.root),
-                        **details, "files": files, "row_counts": counts}
+    pending.manifest = {
+        "format": 1,
+        "kind": kind,
+        "created_at": datetime.now(UTC).isoformat(),
+        "upgrader_version": __version__,
+        "installation": str(installation.root),
+        **details,
+        "files": files,
+        "row_counts": counts,
+    }
     text = json.dumps(pending.manifest, indent=2, ensure_ascii=False).encode("utf-8")
     write_atomically(pending.manifest_temp, text, PRIVATE_FILE)
     pending.privacy.apply(pending.manifest_temp)
@@ -344,8 +403,11 @@ def remove_interrupted(root: Path) -> None:
         reason = _incomplete_reason(folder)
         if reason == INTERRUPTED:
             shutil.rmtree(folder, ignore_errors=True)
-            log.info("removed the incomplete backup %s, left by a run that was stopped while making it%s",
-                     folder, " (could not remove all of it)" if folder.exists() else "")
+            log.info(
+                "removed the incomplete backup %s, left by a run that was stopped while making it%s",
+                folder,
+                " (could not remove all of it)" if folder.exists() else "",
+            )
         elif reason is None and OUR_FOLDER.match(folder.name) and _abandoned(folder / INCOMPLETE_MARKER):
             make_private(folder / DATABASE_FILE)
             unlink(folder / INCOMPLETE_MARKER)
@@ -378,8 +440,11 @@ def read_manifest(folder: Path) -> dict:
         raise BadBackup(f"The manifest of {folder} cannot be read ({exc.strerror or exc}).") from None
     if not isinstance(manifest, dict) or manifest.get("format") != 1 or not _valid_files(manifest.get("files")):
         raise BadBackup(f"{folder} does not hold a backup this wems-upgrade can read.")
-    if not _is_counts(manifest.get("row_counts")) or not isinstance(manifest.get("created_at"), str) or any(
-            not isinstance(manifest.get(key, ""), str) for key in OPTIONAL_TEXT):
+    if (
+        not _is_counts(manifest.get("row_counts"))
+        or not isinstance(manifest.get("created_at"), str)
+        or any(not isinstance(manifest.get(key, ""), str) for key in OPTIONAL_TEXT)
+    ):
         raise BadBackup(f"The manifest of {folder} is incomplete or holds values of the wrong kind.")
     return manifest
 
@@ -389,9 +454,11 @@ def _refuse_a_file(path: Path) -> None:
     if not path.exists() or path.is_dir():
         return
     if (path.parent / MANIFEST).is_file():
-        raise BadBackup(f"{path} is a file, not a backup folder.",
-                        advice=f'Nothing was changed. Give the backup\'s folder: --restore "{path.parent}" '
-                               "(wems-upgrade --list-backups shows them).")
+        raise BadBackup(
+            f"{path} is a file, not a backup folder.",
+            advice=f'Nothing was changed. Give the backup\'s folder: --restore "{path.parent}" '
+            "(wems-upgrade --list-backups shows them).",
+        )
     raise BadBackup(f"{path} is a file, not a backup folder.")
 
 
@@ -406,13 +473,22 @@ def _is_counts(counts) -> bool:
 def _valid_files(files) -> bool:
     """Exactly one database entry named employee_manager.db; config entries named as the app's, once each."""
     if not isinstance(files, list) or not all(
-            isinstance(f, dict) and isinstance(f.get("name"), str) and _is_count(f.get("size"))
-            and isinstance(f.get("sha256"), str) and isinstance(f.get("original", ""), str) for f in files):
+        isinstance(f, dict)
+        and isinstance(f.get("name"), str)
+        and _is_count(f.get("size"))
+        and isinstance(f.get("sha256"), str)
+        and isinstance(f.get("original", ""), str)
+        for f in files
+    ):
         return False
     databases = [f["name"] for f in files if f.get("role") == "database"]
     configs = [f["name"] for f in files if f.get("role") == "config"]
-    return (databases == [DATABASE_FILE] and len(set(configs)) == len(configs)
-            and set(configs) <= set(SETTINGS_FILES) and len(databases) + len(configs) == len(files))
+    return (
+        databases == [DATABASE_FILE]
+        and len(set(configs)) == len(configs)
+        and set(configs) <= set(SETTINGS_FILES)
+        and len(databases) + len(configs) == len(files)
+    )
 
 
 def verify_backup(folder: Path, *, rehash: bool = True) -> Backup:
@@ -424,11 +500,11 @@ def verify_backup(folder: Path, *, rehash: bool = True) -> Backup:
     problems = []
     for entry in manifest["files"]:
         path = folder / entry["name"]
-        if (Path(entry["name"]).name != entry["name"] and entry["name"] not in SETTINGS_FILES) \
-                or not path.is_file():
+        if (Path(entry["name"]).name != entry["name"] and entry["name"] not in SETTINGS_FILES) or not path.is_file():
             problems.append(f"{entry['name']} is missing")
         elif path.stat().st_size != entry["size"] or (
-                rehash and sha256_file(path, entry.get("role") == "database") != entry["sha256"]):
+            rehash and sha256_file(path, entry.get("role") == "database") != entry["sha256"]
+        ):
             problems.append(f"{entry['name']} has been changed or damaged since the backup was made")
     if not any(e.get("role") == "database" for e in manifest["files"]):
         problems.append("the backup holds no database")

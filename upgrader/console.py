@@ -11,8 +11,9 @@ import signal
 import sys
 import threading
 import unicodedata
+from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any, Callable, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 from upgrader.errors import UsageError
 
@@ -20,12 +21,25 @@ if TYPE_CHECKING:
     from tqdm import tqdm
 
 #: What a symbol becomes on a console that cannot show it (cp1252, cp437...).
-ASCII = {"✔": "[ok]", "✘": "[FAILED]", "→": "->", "…": "...", "•": "-", "’": "'", "—": "-", "·": "-",
-         "⚠": "[!]"}
+ASCII = {
+    "✔": "[ok]",
+    "✘": "[FAILED]",
+    "→": "->",
+    "…": "...",
+    "•": "-",
+    "’": "'",  # noqa: RUF001 - a symbol this table replaces
+    "—": "-",
+    "·": "-",
+    "⚠": "[!]",
+}
 COLORS = {"green": "\033[32m", "red": "\033[31m", "yellow": "\033[33m", "bold": "\033[1m"}
 RESET = "\033[0m"
-PAINT = [(re.compile(r"✔|\[ok\]"), "green"), (re.compile(r"✘|\[FAILED\]|^FAILED:|^ERROR:"), "red"),
-         (re.compile(r"^REFUSED:|⚠|\[!\]|^DRY RUN:"), "yellow"), (re.compile(r"^[A-Z][A-Za-z ]+$"), "bold")]
+PAINT = [
+    (re.compile(r"✔|\[ok\]"), "green"),
+    (re.compile(r"✘|\[FAILED\]|^FAILED:|^ERROR:"), "red"),
+    (re.compile(r"^REFUSED:|⚠|\[!\]|^DRY RUN:"), "yellow"),
+    (re.compile(r"^[A-Z][A-Za-z ]+$"), "bold"),
+]
 
 
 def _can_encode(stream: TextIO, text: str) -> bool:
@@ -76,22 +90,26 @@ def _enable_ansi(stream: TextIO) -> bool:
 
 
 class Console:
-    def __init__(self, out: TextIO | None = None, err: TextIO | None = None, *, no_color: bool = False,
-                 quiet: bool = False):
+    def __init__(
+        self, out: TextIO | None = None, err: TextIO | None = None, *, no_color: bool = False, quiet: bool = False
+    ):
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.quiet = quiet
         self.color = wants_color(self.out, no_color)
 
     def _fit(self, stream: TextIO, text: str) -> str:
-        return text if _can_encode(stream, text) else "\n".join(
-            line if _can_encode(stream, line) else to_ascii(line) for line in text.split("\n"))
+        return (
+            text
+            if _can_encode(stream, text)
+            else "\n".join(line if _can_encode(stream, line) else to_ascii(line) for line in text.split("\n"))
+        )
 
     def _paint(self, line: str) -> str:
         if not self.color:
             return line
         for pattern, color in PAINT:
-            line = pattern.sub(lambda m: f"{COLORS[color]}{m.group(0)}{RESET}", line)
+            line = pattern.sub(COLORS[color] + r"\g<0>" + RESET, line)
         return line
 
     def _write(self, stream: TextIO, text: str) -> None:
@@ -128,8 +146,10 @@ class Console:
 
     def ask(self, question: str) -> str:
         if not self.interactive:
-            raise UsageError(f"{question} There is no keyboard to answer.",
-                             advice="Nothing was changed. Add --yes to answer yes when running without a keyboard.")
+            raise UsageError(
+                f"{question} There is no keyboard to answer.",
+                advice="Nothing was changed. Add --yes to answer yes when running without a keyboard.",
+            )
         stream = self.err if self.quiet else self.out
         stream.write(self._fit(stream, question) + " ")
         stream.flush()
@@ -138,8 +158,7 @@ class Console:
     @property
     def window_would_vanish(self) -> bool:
         """A console window opened by a double-click, with a person at it: never a script, a pipe or --json."""
-        return (not self.quiet and self.interactive and _isatty(self.out)
-                and started_by_double_click())
+        return not self.quiet and self.interactive and _isatty(self.out) and started_by_double_click()
 
     def pause(self) -> None:
         """Keep a double-clicked window open until Enter (or Ctrl+C), so its last lines can be read."""
@@ -168,7 +187,7 @@ class ProgressBars:
     """One tqdm bar per stage. A heartbeat redraws the open bar twice a second, so its clock
     moves even while SQLite runs one long step (a quick_check of a large file is one step)."""
 
-    UNITS = {"backup": "B", "copy": "B", "checks": "%"}
+    UNITS: ClassVar[dict[str, str]] = {"backup": "B", "copy": "B", "checks": "%"}
 
     def __init__(self, stream: TextIO):
         self.stream = stream
@@ -186,8 +205,15 @@ class ProgressBars:
                 self._close()
                 self.stage = stage
                 unit = self.UNITS.get(stage, "rows")
-                self.bar = tqdm(total=total, desc=stage, unit=unit, file=self.stream, leave=False,
-                                mininterval=0.2, ascii=not _can_encode(self.stream, "█"))
+                self.bar = tqdm(
+                    total=total,
+                    desc=stage,
+                    unit=unit,
+                    file=self.stream,
+                    leave=False,
+                    mininterval=0.2,
+                    ascii=not _can_encode(self.stream, "█"),
+                )
             self.bar.update(max(0, done - self.bar.n))
             if done >= total:
                 self._close()
@@ -257,6 +283,7 @@ def console_process_count() -> int | None:
         return None
     try:
         import ctypes
+
         processes = (ctypes.c_uint * 4)()
         return ctypes.windll.kernel32.GetConsoleProcessList(processes, 4)
     except (AttributeError, OSError, ImportError):
@@ -271,11 +298,18 @@ def _process_table() -> dict[int, tuple[int, str]]:
     from ctypes import wintypes
 
     class Entry(ctypes.Structure):
-        _fields_ = [("dwSize", wintypes.DWORD), ("cntUsage", wintypes.DWORD), ("th32ProcessID", wintypes.DWORD),
-                    ("th32DefaultHeapID", ctypes.c_size_t), ("th32ModuleID", wintypes.DWORD),
-                    ("cntThreads", wintypes.DWORD), ("th32ParentProcessID", wintypes.DWORD),
-                    ("pcPriClassBase", wintypes.LONG), ("dwFlags", wintypes.DWORD),
-                    ("szExeFile", wintypes.WCHAR * 260)]
+        _fields_ = [
+            ("dwSize", wintypes.DWORD),
+            ("cntUsage", wintypes.DWORD),
+            ("th32ProcessID", wintypes.DWORD),
+            ("th32DefaultHeapID", ctypes.c_size_t),
+            ("th32ModuleID", wintypes.DWORD),
+            ("cntThreads", wintypes.DWORD),
+            ("th32ParentProcessID", wintypes.DWORD),
+            ("pcPriClassBase", wintypes.LONG),
+            ("dwFlags", wintypes.DWORD),
+            ("szExeFile", wintypes.WCHAR * 260),
+        ]
 
     kernel32 = ctypes.windll.kernel32
     kernel32.CreateToolhelp32Snapshot.restype = wintypes.HANDLE
@@ -344,8 +378,14 @@ class Interrupt(KeyboardInterrupt):
         if self.closing:
             return "the window being closed"
         names = {"SIGBREAK": "Ctrl+Break", "SIGTERM": "a request to stop", "SIGHUP": "the terminal being closed"}
-        return next((text for name, text in names.items()
-                     if self.signum is not None and getattr(signal, name, None) == self.signum), "Ctrl+C")
+        return next(
+            (
+                text
+                for name, text in names.items()
+                if self.signum is not None and getattr(signal, name, None) == self.signum
+            ),
+            "Ctrl+C",
+        )
 
     @property
     def at_keyboard(self) -> bool:
@@ -361,7 +401,7 @@ class StopRequests:
     """While active, the first stop request raises Interrupt in the main thread; later ones are
     ignored, so the clean-up the first one started (undoing a swap) is not itself cut short."""
 
-    active: "StopRequests | None" = None
+    active: StopRequests | None = None
 
     def __init__(self):
         self.previous: dict[int, Callable[[int, FrameType | None], Any] | int | None] = {}
@@ -369,7 +409,7 @@ class StopRequests:
         self.closing = False
         self.finished = threading.Event()
 
-    def __enter__(self) -> "StopRequests":
+    def __enter__(self) -> StopRequests:
         for name in STOP_SIGNALS:
             number = getattr(signal, name, None)
             if number is None:
@@ -422,6 +462,7 @@ def _watch_console_close() -> None:
     try:
         import ctypes
         from ctypes import wintypes
+
         handler_type = ctypes.WINFUNCTYPE(wintypes.BOOL, wintypes.DWORD)
         _console_handler = handler_type(on_console_event)
         ctypes.windll.kernel32.SetConsoleCtrlHandler(_console_handler, True)

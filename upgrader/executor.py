@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, TypeVar, cast
+from typing import TypeVar, cast
 
 import apsw
 
@@ -29,9 +30,13 @@ class Outcome:
         return bool(self.statements)
 
 
-def run_steps(conn: apsw.Connection, steps: list[Step], final: Schema,
-              on_operation: Callable[[Outcome], None] | None = None,
-              progress: Callable[[str, int, int], None] | None = None) -> list[Outcome]:
+def run_steps(
+    conn: apsw.Connection,
+    steps: list[Step],
+    final: Schema,
+    on_operation: Callable[[Outcome], None] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> list[Outcome]:
     """Apply every operation still needed, step after step; skip those already done."""
     outcomes = []
     for step in steps:
@@ -63,6 +68,7 @@ def rows_progress(conn: apsw.Connection, table: str, progress: Callable[[str, in
         ticks[0] += 1
         progress(stage, min(rows - 1, ticks[0] * PROGRESS_OPS // OPS_PER_ROW), rows)
         return False
+
     conn.set_progress_handler(tick, PROGRESS_OPS)
     try:
         yield
@@ -88,8 +94,10 @@ def rolled_back(conn: apsw.Connection, name: str = "wems_upgrade_trial"):
     """
     (mode,) = cast(tuple[str], conn.execute("PRAGMA main.journal_mode").fetchone())  # always one row
     if mode.lower() == "off":
-        raise UpgradeFailed("Cannot try the app's operations: the database has no rollback journal "
-                            "(journal_mode=OFF), so they could not be undone.")
+        raise UpgradeFailed(
+            "Cannot try the app's operations: the database has no rollback journal "
+            "(journal_mode=OFF), so they could not be undone."
+        )
     conn.execute(f"SAVEPOINT {name}")
     try:
         yield
@@ -99,8 +107,9 @@ def rolled_back(conn: apsw.Connection, name: str = "wems_upgrade_trial"):
             conn.execute(f"RELEASE {name}")
 
 
-def in_transaction(conn: apsw.Connection, work: Callable[[apsw.Connection], T],
-                   before_commit: Callable[[apsw.Connection, T], None]) -> T:
+def in_transaction(
+    conn: apsw.Connection, work: Callable[[apsw.Connection], T], before_commit: Callable[[apsw.Connection, T], None]
+) -> T:
     """Run `work` then `before_commit` in ONE transaction; roll back on any error.
 
     Foreign-key enforcement is switched off before BEGIN (it cannot change inside a

@@ -26,10 +26,9 @@ import json
 import logging
 import os
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable
 
 import apsw
 
@@ -184,16 +183,14 @@ class FileSwap:
         remove_logged(*self.temps, self.path)
         self.state = "rolled_back"
 
-
     def _undo_failed(self, exc: OSError) -> UpgradeFailed | Unfinished:
         """The true state after an undo that stopped half-way: still all old (leftovers only), or a mix."""
         if not any(status(r) == PLACED for r in self.replacements):
-            return UpgradeFailed(f"The upgrade was undone, but some of its temporary files could not be "
-                                 f"removed yet ({exc}).",
-                                 advice="Your installation is as it was. The next run of wems-upgrade "
-                                        "removes the leftovers.")
-        return Unfinished(f"The files could be neither all replaced nor all put back ({exc}): "
-                          "some are new, some old.")
+            return UpgradeFailed(
+                f"The upgrade was undone, but some of its temporary files could not be removed yet ({exc}).",
+                advice="Your installation is as it was. The next run of wems-upgrade removes the leftovers.",
+            )
+        return Unfinished(f"The files could be neither all replaced nor all put back ({exc}): some are new, some old.")
 
 
 def status(r: Replacement) -> str:
@@ -297,15 +294,19 @@ def _drop(replacements: list[Replacement], temps: list[str]) -> None:
 def _can_finish(replacements: list[Replacement]) -> bool:
     """Nothing was put back yet, and every target still to replace is as the journal recorded it."""
     states = [status(r) for r in replacements]
-    return UNDONE not in states and all(file_state(Path(r.target)) == r.recorded
-                                        for r, s in zip(replacements, states) if s == PENDING)
+    return UNDONE not in states and all(
+        file_state(Path(r.target)) == r.recorded for r, s in zip(replacements, states, strict=True) if s == PENDING
+    )
 
 
 def _can_undo(replacements: list[Replacement]) -> bool:
     """Every placed new file is still as it was written (nobody used it since, not even in a `-wal`
     that putting the old file back would leave beside it)."""
-    return all(file_state(Path(r.target)) == r.new_recorded and not _has_wal(r.target) for r in replacements
-               if r.new and r.new_recorded is not None and status(r) == PLACED)
+    return all(
+        file_state(Path(r.target)) == r.new_recorded and not _has_wal(r.target)
+        for r in replacements
+        if r.new and r.new_recorded is not None and status(r) == PLACED
+    )
 
 
 def _has_wal(target: str) -> bool:
@@ -314,8 +315,12 @@ def _has_wal(target: str) -> bool:
 
 
 def _changed_files(replacements: list[Replacement]) -> list[str]:
-    return [r.target for r in replacements if status(r) != UNDONE and (_has_wal(r.target) or file_state(
-            Path(r.target)) not in (r.recorded, r.new_recorded))]
+    return [
+        r.target
+        for r in replacements
+        if status(r) != UNDONE
+        and (_has_wal(r.target) or file_state(Path(r.target)) not in (r.recorded, r.new_recorded))
+    ]
 
 
 def roll_back_hot_journal(db: Path) -> None:
@@ -358,10 +363,12 @@ def _settle(replacements: list[Replacement], temps: list[str]) -> str:
         except OSError as exc:
             log.warning("finishing the interrupted upgrade failed (%s): undoing it", exc)
     if not _can_undo(replacements):
-        raise Unfinishable("An interrupted upgrade cannot be finished: these files changed after it "
-                           "stopped, so wems-upgrade leaves everything as it is:", _changed_files(replacements),
-                           advice="Put the installation back with wems-upgrade --restore <backup>, "
-                                  "or send this message to support.")
+        raise Unfinishable(
+            "An interrupted upgrade cannot be finished: these files changed after it "
+            "stopped, so wems-upgrade leaves everything as it is:",
+            _changed_files(replacements),
+            advice="Put the installation back with wems-upgrade --restore <backup>, or send this message to support.",
+        )
     undo(replacements)
     remove_logged(*temps)
     return UNDONE_MESSAGE
@@ -418,7 +425,9 @@ def _stuck(exc: OSError) -> DatabaseInUse | Unfinished:
     message = f"An interrupted upgrade could not be finished nor undone yet ({exc})."
     advice = "Nothing more was changed. Run wems-upgrade again; do not start Wareflow EMS before."
     if isinstance(exc, PermissionError) or is_sharing_violation(exc):
-        return DatabaseInUse(message + " Another program has the file open.",
-                             advice="Close Wareflow EMS (and any program showing these files) on every "
-                                    "computer, then run wems-upgrade again; do not start Wareflow EMS before.")
+        return DatabaseInUse(
+            message + " Another program has the file open.",
+            advice="Close Wareflow EMS (and any program showing these files) on every "
+            "computer, then run wems-upgrade again; do not start Wareflow EMS before.",
+        )
     return Unfinished(message, advice=advice)

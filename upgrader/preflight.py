@@ -42,8 +42,9 @@ def _existing(folder: Path) -> Path:
     return folder
 
 
-def measure(db: Path, backup_root: Path | None, extra_backup_bytes: int = 0,
-            backup_is_original: bool = False) -> SpaceNeeds:
+def measure(
+    db: Path, backup_root: Path | None, extra_backup_bytes: int = 0, backup_is_original: bool = False
+) -> SpaceNeeds:
     """`backup_is_original`: on the database's volume the backup is the original file itself (an
     upgrade's), which takes no more room."""
     size = database_size(db)
@@ -68,8 +69,10 @@ def check_space(db: Path, backup_root: Path | None, needs: SpaceNeeds) -> None:
             wanted.append((backup_root, needs.backup_written, needs.free_for_backup))
     for folder, need, free in wanted:
         if free < need:
-            raise NoRoom(f"Not enough free disk space in {folder}: the upgrade needs "
-                         f"{human_size(need)}, only {human_size(free)} is free.")
+            raise NoRoom(
+                f"Not enough free disk space in {folder}: the upgrade needs "
+                f"{human_size(need)}, only {human_size(free)} is free."
+            )
 
 
 def check_writable(*folders: Path) -> None:

@@ -76,8 +76,10 @@ def privacy_problem(path: Path) -> str | None:
     if st.st_uid != os.geteuid():
         return f"it belongs to user id {st.st_uid}, not to the user running wems-upgrade ({os.geteuid()})"
     if mode & 0o077:
-        return (f"its permissions are {mode:04o}: the file system does not keep them (FAT32/exFAT, some "
-                "network shares) or they were changed by someone else")
+        return (
+            f"its permissions are {mode:04o}: the file system does not keep them (FAT32/exFAT, some "
+            "network shares) or they were changed by someone else"
+        )
     return None
 
 
@@ -88,12 +90,15 @@ def is_private(path: Path) -> bool:
 def _describe(exc: OSError) -> str:
     code = getattr(exc, "winerror", None)
     if code in _NO_PERMISSIONS_ERRORS:
-        return (f"the drive keeps no permissions (FAT32/exFAT, or a network share without them; "
-                f"{_NO_PERMISSIONS_ERRORS[code]})")
+        return (
+            f"the drive keeps no permissions (FAT32/exFAT, or a network share without them; "
+            f"{_NO_PERMISSIONS_ERRORS[code]})"
+        )
     return exc.strerror or str(exc)
 
 
 # --- Windows ------------------------------------------------------------------------------
+
 
 def owner_only_sddl(user_sid: str, folder: bool) -> str:
     """The SDDL of a protected DACL giving full control to `user_sid` alone (inherited by what a folder holds)."""
@@ -117,14 +122,26 @@ def _api():
         (advapi32, "OpenProcessToken", BOOL, [HANDLE, DWORD, ctypes.POINTER(HANDLE)]),
         (advapi32, "GetTokenInformation", BOOL, [HANDLE, ctypes.c_int, LPVOID, DWORD, ctypes.POINTER(DWORD)]),
         (advapi32, "ConvertSidToStringSidW", BOOL, [LPVOID, ctypes.POINTER(wintypes.LPWSTR)]),
-        (advapi32, "ConvertStringSecurityDescriptorToSecurityDescriptorW", BOOL,
-         [wintypes.LPCWSTR, DWORD, ctypes.POINTER(LPVOID), ctypes.POINTER(wintypes.ULONG)]),
-        (advapi32, "ConvertSecurityDescriptorToStringSecurityDescriptorW", BOOL,
-         [LPVOID, DWORD, DWORD, ctypes.POINTER(wintypes.LPWSTR), ctypes.POINTER(wintypes.ULONG)]),
+        (
+            advapi32,
+            "ConvertStringSecurityDescriptorToSecurityDescriptorW",
+            BOOL,
+            [wintypes.LPCWSTR, DWORD, ctypes.POINTER(LPVOID), ctypes.POINTER(wintypes.ULONG)],
+        ),
+        (
+            advapi32,
+            "ConvertSecurityDescriptorToStringSecurityDescriptorW",
+            BOOL,
+            [LPVOID, DWORD, DWORD, ctypes.POINTER(wintypes.LPWSTR), ctypes.POINTER(wintypes.ULONG)],
+        ),
         (advapi32, "SetFileSecurityW", BOOL, [wintypes.LPCWSTR, DWORD, LPVOID]),
         (advapi32, "GetFileSecurityW", BOOL, [wintypes.LPCWSTR, DWORD, LPVOID, DWORD, ctypes.POINTER(DWORD)]),
-        (advapi32, "GetSecurityDescriptorDacl", BOOL,
-         [LPVOID, ctypes.POINTER(BOOL), ctypes.POINTER(LPVOID), ctypes.POINTER(BOOL)]),
+        (
+            advapi32,
+            "GetSecurityDescriptorDacl",
+            BOOL,
+            [LPVOID, ctypes.POINTER(BOOL), ctypes.POINTER(LPVOID), ctypes.POINTER(BOOL)],
+        ),
         (advapi32, "GetAce", BOOL, [LPVOID, DWORD, ctypes.POINTER(LPVOID)]),
         (advapi32, "EqualSid", BOOL, [LPVOID, LPVOID]),
     ]:
@@ -148,14 +165,17 @@ def _windows_user_sid() -> bytes:
 
     advapi32, kernel32 = _api()
     token = wintypes.HANDLE()
-    _check(advapi32.OpenProcessToken(kernel32.GetCurrentProcess(), _TOKEN_QUERY, ctypes.byref(token)),
-           "OpenProcessToken")
+    _check(
+        advapi32.OpenProcessToken(kernel32.GetCurrentProcess(), _TOKEN_QUERY, ctypes.byref(token)), "OpenProcessToken"
+    )
     try:
         needed = wintypes.DWORD()
         advapi32.GetTokenInformation(token, _TOKEN_USER_CLASS, None, 0, ctypes.byref(needed))
         buffer = ctypes.create_string_buffer(needed.value)
-        _check(advapi32.GetTokenInformation(token, _TOKEN_USER_CLASS, buffer, needed, ctypes.byref(needed)),
-               "GetTokenInformation")
+        _check(
+            advapi32.GetTokenInformation(token, _TOKEN_USER_CLASS, buffer, needed, ctypes.byref(needed)),
+            "GetTokenInformation",
+        )
     finally:
         kernel32.CloseHandle(token)
     sid = cast(int, ctypes.c_void_p.from_buffer(buffer).value)  # TOKEN_USER starts with SID_AND_ATTRIBUTES.Sid
@@ -181,11 +201,19 @@ def _windows_set_owner_only(path: Path) -> None:
     advapi32, kernel32 = _api()
     descriptor = ctypes.c_void_p()
     sddl = owner_only_sddl(windows_user_sid_string(), path.is_dir())
-    _check(advapi32.ConvertStringSecurityDescriptorToSecurityDescriptorW(
-        sddl, _SDDL_REVISION_1, ctypes.byref(descriptor), None), "ConvertStringSecurityDescriptorToSecurityDescriptorW")
+    _check(
+        advapi32.ConvertStringSecurityDescriptorToSecurityDescriptorW(
+            sddl, _SDDL_REVISION_1, ctypes.byref(descriptor), None
+        ),
+        "ConvertStringSecurityDescriptorToSecurityDescriptorW",
+    )
     try:
-        _check(advapi32.SetFileSecurityW(str(path), _DACL_SECURITY_INFORMATION | _PROTECTED_DACL_SECURITY_INFORMATION,
-                                         descriptor), "SetFileSecurityW")
+        _check(
+            advapi32.SetFileSecurityW(
+                str(path), _DACL_SECURITY_INFORMATION | _PROTECTED_DACL_SECURITY_INFORMATION, descriptor
+            ),
+            "SetFileSecurityW",
+        )
     finally:
         kernel32.LocalFree(descriptor)
 
@@ -200,8 +228,10 @@ def _windows_dacl(path: Path) -> ctypes.Array:
     if not needed.value:
         _check(0, "GetFileSecurityW")
     buffer = ctypes.create_string_buffer(needed.value)
-    _check(advapi32.GetFileSecurityW(str(path), _DACL_SECURITY_INFORMATION, buffer, needed, ctypes.byref(needed)),
-           "GetFileSecurityW")
+    _check(
+        advapi32.GetFileSecurityW(str(path), _DACL_SECURITY_INFORMATION, buffer, needed, ctypes.byref(needed)),
+        "GetFileSecurityW",
+    )
     return buffer
 
 
@@ -211,9 +241,12 @@ def windows_sddl(path: Path) -> str:
 
     advapi32, kernel32 = _api()
     text = wintypes.LPWSTR()
-    _check(advapi32.ConvertSecurityDescriptorToStringSecurityDescriptorW(
-        _windows_dacl(path), _SDDL_REVISION_1, _DACL_SECURITY_INFORMATION, ctypes.byref(text), None),
-        "ConvertSecurityDescriptorToStringSecurityDescriptorW")
+    _check(
+        advapi32.ConvertSecurityDescriptorToStringSecurityDescriptorW(
+            _windows_dacl(path), _SDDL_REVISION_1, _DACL_SECURITY_INFORMATION, ctypes.byref(text), None
+        ),
+        "ConvertSecurityDescriptorToStringSecurityDescriptorW",
+    )
     try:
         return str(text.value)
     finally:
@@ -226,8 +259,12 @@ def _windows_check_owner_only(path: Path) -> str | None:
     advapi32, _ = _api()
     descriptor = _windows_dacl(path)
     present, defaulted, acl = wintypes.BOOL(), wintypes.BOOL(), ctypes.c_void_p()
-    _check(advapi32.GetSecurityDescriptorDacl(descriptor, ctypes.byref(present), ctypes.byref(acl),
-                                              ctypes.byref(defaulted)), "GetSecurityDescriptorDacl")
+    _check(
+        advapi32.GetSecurityDescriptorDacl(
+            descriptor, ctypes.byref(present), ctypes.byref(acl), ctypes.byref(defaulted)
+        ),
+        "GetSecurityDescriptorDacl",
+    )
     if not present.value or not acl.value:
         return "it has no access control list: everyone can open it"
     user = ctypes.create_string_buffer(_windows_user_sid())

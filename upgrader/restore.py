@@ -8,11 +8,19 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
-from upgrader.backup import (DATABASE_FILE, Backup, create_backup, default_backup_root, open_backup_database,
-                             sha256_file, unretire_file, verify_backup)
+from upgrader.backup import (
+    DATABASE_FILE,
+    Backup,
+    create_backup,
+    default_backup_root,
+    open_backup_database,
+    sha256_file,
+    unretire_file,
+    verify_backup,
+)
+from upgrader.config import OTHER_SETTINGS_FILES, SETTINGS_FILES
 from upgrader.detector import newest_contained, read_wems_schema, refuse_if_not_wems
 from upgrader.errors import BadBackup, BadInstallation, DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed
-from upgrader.config import OTHER_SETTINGS_FILES, SETTINGS_FILES
 from upgrader.installation import Installation, find_config
 from upgrader.journal import FileSwap, Replacement, crashpoint, recover
 from upgrader.loader import load_catalog
@@ -33,8 +41,9 @@ class RestoreResult:
     recovered: str | None = None
 
 
-def restore(installation: Installation, folder: Path, backup_root: Path | None = None, *,
-            other_installation: bool = False) -> RestoreResult:
+def restore(
+    installation: Installation, folder: Path, backup_root: Path | None = None, *, other_installation: bool = False
+) -> RestoreResult:
     """Verify the backup, save the current state, then swap database and config files back in.
 
     A backup made from another installation folder is refused unless `other_installation`.
@@ -60,9 +69,11 @@ def restore(installation: Installation, folder: Path, backup_root: Path | None =
             _write_temps(installation, backup, swap.replacements)
             _swap_holding(installation, swap, first, hold=saved is not None)
         except OSError as exc:
-            raise UpgradeFailed(f"The restore could not write its files ({exc}).",
-                                advice="The restore was undone: the installation is as it was before it. "
-                                       "Free some disk space or check the folder's rights, then try again.") from exc
+            raise UpgradeFailed(
+                f"The restore could not write its files ({exc}).",
+                advice="The restore was undone: the installation is as it was before it. "
+                "Free some disk space or check the folder's rights, then try again.",
+            ) from exc
         finally:
             swap.abandon()
     return RestoreResult(installation, backup, saved, recovered)
@@ -72,9 +83,11 @@ def _refuse_foreign(backup: Backup, installation: Installation, allowed: bool) -
     made_from = backup.manifest.get("installation")
     if allowed or not made_from or Path(made_from) == installation.root:
         return
-    raise BadBackup(f"This backup was made from another installation ({made_from}), not from "
-                    f"{installation.root}.", advice="Nothing was changed. If you really want to put that "
-                    "installation's data here (for example after moving it), add --from-other-installation.")
+    raise BadBackup(
+        f"This backup was made from another installation ({made_from}), not from {installation.root}.",
+        advice="Nothing was changed. If you really want to put that "
+        "installation's data here (for example after moving it), add --from-other-installation.",
+    )
 
 
 def _check_current(installation: Installation, first: FirstState) -> None:
@@ -98,8 +111,14 @@ def _refuse_not_wems(backup: Backup) -> None:
 def _swap_holding(installation: Installation, swap: FileSwap, first: FirstState, hold: bool) -> None:
     """Swap while holding an exclusive lock on the current database (if it is readable), once nobody
     has changed it nor the settings since `first`: the before_restore backup holds them as they are."""
-    swap_and_commit(installation.database, swap, first.database if hold else None,
-                    lambda: check_settings_unchanged(installation, first.settings), "restore_swapped", "restored")
+    swap_and_commit(
+        installation.database,
+        swap,
+        first.database if hold else None,
+        lambda: check_settings_unchanged(installation, first.settings),
+        "restore_swapped",
+        "restored",
+    )
 
 
 def _save_current(installation: Installation, root: Path, restoring: Backup) -> Backup | None:
@@ -143,8 +162,11 @@ def _replacements(installation: Installation, backup: Backup, keep_current: bool
     else:
         damaged = f"{db}.damaged-{datetime.now():%Y%m%d-%H%M%S}"
         out = [Replacement(str(db), f"{db}{TEMP_SUFFIX}", damaged, keep_aside=True)]
-        out += [Replacement(f"{db}{suffix}", None, f"{damaged}{suffix}", keep_aside=True)
-                for suffix in ("-wal", "-shm") if Path(f"{db}{suffix}").exists()]
+        out += [
+            Replacement(f"{db}{suffix}", None, f"{damaged}{suffix}", keep_aside=True)
+            for suffix in ("-wal", "-shm")
+            if Path(f"{db}{suffix}").exists()
+        ]
     in_backup = {e["name"] for e in backup.manifest["files"] if e["role"] == "config"}
     for name in SETTINGS_FILES:
         target = installation.root / name
@@ -181,5 +203,4 @@ def _write_temps(installation: Installation, backup: Backup, replacements: list[
                 copy_owner_and_mode(Path(r.target), Path(r.new))
             fsync_path(Path(r.new))
             if sha256_file(Path(r.new)) != entry["sha256"]:
-                raise NoRoom(f"Copying {entry['name']} from the backup did not give the same file; "
-                             "is the disk full?")
+                raise NoRoom(f"Copying {entry['name']} from the backup did not give the same file; is the disk full?")

@@ -13,7 +13,8 @@ import logging
 import os
 import shutil
 import time
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 #: winerror of a file held by another process: ERROR_ACCESS_DENIED, ERROR_SHARING_VIOLATION, ERROR_LOCK_VIOLATION.
 SHARING_ERRORS = (5, 32, 33)
