@@ -11,7 +11,7 @@ from pathlib import Path
 import apsw
 
 from upgrader import __version__, runlog
-from upgrader.backup import Backup, default_backup_root, list_backups
+from upgrader.backup import default_backup_root
 from upgrader.console import Console, StopRequests, how_stopped, protect_streams
 from upgrader.errors import (
     EXIT_CODES,
@@ -46,7 +46,7 @@ from upgrader.report import (
 )
 from upgrader.restore import restore
 from upgrader.snapshot import open_database
-from upgrader.status import installation_status
+from upgrader.status import Backups, find_backups, installation_status
 from upgrader.upgrade import Preview, UpgradeResult, upgrade
 
 DEMO_MARKER = ".wems-demo"
@@ -197,13 +197,13 @@ def sites(args: argparse.Namespace) -> list[Path]:
 # --- one installation ------------------------------------------------------------------------
 
 
-def choose_backup(backups: list, console: Console) -> Path:
-    usable = [b for b in backups if isinstance(b, Backup)]
+def choose_backup(backups: Backups, console: Console) -> Path:
+    usable = backups.usable
     if not usable:
         raise UsageError("There is no backup to restore.")
     if not console.interactive:
         raise UsageError("Name the backup to restore: --restore <folder> (see --list-backups).")
-    console.say(render_backups(usable))
+    console.say(render_backups(Backups(usable, [])))
     answer = console.ask(f"Which backup do you want to restore? [1-{len(usable)}]")
     if not answer.isdigit() or not 1 <= int(answer) <= len(usable):
         raise UsageError("No backup chosen. Nothing was changed.")
@@ -213,7 +213,7 @@ def choose_backup(backups: list, console: Console) -> Path:
 def run_restore(args: argparse.Namespace, folder: Path, console: Console) -> dict:
     installation = locate(folder)
     root = args.backup_dir or default_backup_root(installation)
-    chosen = Path(args.restore) if args.restore else choose_backup(list_backups(root), console)
+    chosen = Path(args.restore) if args.restore else choose_backup(find_backups(root), console)
     console.confirm(f"Replace the database and settings of {installation.root} with the backup {chosen}?", args.yes)
     result = restore(installation, chosen, args.backup_dir, other_installation=args.from_other_installation)
     console.say(render_restore(result))
@@ -310,7 +310,7 @@ def run_one(args: argparse.Namespace, folder: Path, console: Console) -> tuple[i
     log_path = runlog.start(folder, writes)
     try:
         if args.list_backups:
-            backups = list_backups(args.backup_dir or default_backup_root(locate(folder)))
+            backups = find_backups(args.backup_dir or default_backup_root(locate(folder)))
             console.say(render_backups(backups))
             return (
                 EXIT_OK,
@@ -318,8 +318,8 @@ def run_one(args: argparse.Namespace, folder: Path, console: Console) -> tuple[i
                     "wems_upgrade": __version__,
                     "status": "listed",
                     "exit_code": EXIT_OK,
-                    "backups": [str(b.folder) for b in backups if isinstance(b, Backup)],
-                    "unusable": [{"folder": str(b[0]), "reason": b[1]} for b in backups if not isinstance(b, Backup)],
+                    "backups": [str(b.folder) for b in backups.usable],
+                    "unusable": [{"folder": str(path), "reason": reason} for path, reason in backups.unusable],
                     "log": str(log_path) if log_path else None,
                 },
                 "listed",

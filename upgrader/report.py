@@ -23,7 +23,7 @@ from upgrader.locks import AppLock
 from upgrader.planner import Plan
 from upgrader.preflight import SpaceNeeds, human_size
 from upgrader.restore import RestoreResult
-from upgrader.status import InstallationStatus
+from upgrader.status import Backups, InstallationStatus
 from upgrader.upgrade import DryRun, Preview, RunStatus, Upgraded, UpgradeResult, UpToDate
 from upgrader.validator import Check
 
@@ -288,23 +288,21 @@ def render_error(error: UpgradeError, log_path: Path | None = None) -> str:
     return "\n".join(lines)
 
 
-def render_backups(backups: list) -> str:
-    if not backups:
+def render_backups(backups: Backups) -> str:
+    if not (backups.usable or backups.unusable):
         return "No backups found."
     lines = []
-    for number, item in enumerate(backups, 1):
-        if isinstance(item, Backup):
-            m = item.manifest
-            before = m.get("generation_before") or "-"
-            lines.append(
-                f"{number:>3}. {item.created_at[:19].replace('T', ' ')} UTC  {m['kind']:<24} "
-                f"before: {before:<4} {human_size(item.size):>9}  {item.folder}"
-            )
-        else:
-            folder, reason = item
-            lines.append(
-                f"{number:>3}. ({reason if reason.startswith('incomplete') else 'unreadable: ' + reason})  {folder}"
-            )
+    for number, item in enumerate(backups.usable, 1):
+        m = item.manifest
+        before = m.get("generation_before") or "-"
+        lines.append(
+            f"{number:>3}. {item.created_at[:19].replace('T', ' ')} UTC  {m['kind']:<24} "
+            f"before: {before:<4} {human_size(item.size):>9}  {item.folder}"
+        )
+    for number, (folder, reason) in enumerate(backups.unusable, len(backups.usable) + 1):
+        lines.append(
+            f"{number:>3}. ({reason if reason.startswith('incomplete') else 'unreadable: ' + reason})  {folder}"
+        )
     return "\n".join(lines)
 
 

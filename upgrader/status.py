@@ -19,6 +19,20 @@ from upgrader.upgrade import RunStatus
 
 
 @dataclass(frozen=True)
+class Backups:
+    """The backup folders of an installation: the usable ones newest first, then the unusable ones."""
+
+    usable: list[Backup]
+    unusable: list[tuple[Path, str]]  # (folder, why it cannot be used)
+
+
+def find_backups(root: Path) -> Backups:
+    """list_backups' one list (usable backups, then (folder, reason) pairs) as two typed ones."""
+    found = list_backups(root)
+    return Backups([b for b in found if isinstance(b, Backup)], [b for b in found if not isinstance(b, Backup)])
+
+
+@dataclass(frozen=True)
 class InstallationStatus:
     """--status: what the installation is and what an upgrade would do, read without a lock or a copy."""
 
@@ -45,6 +59,5 @@ def installation_status(
             stale = check_app_closed(conn, config.timeout_minutes(DEFAULT_LOCK_TIMEOUT_MINUTES))
         except DatabaseInUse as exc:
             app_open = "; ".join(exc.details)
-    found = list_backups(backup_root or default_backup_root(installation))
-    usable = [b for b in found if isinstance(b, Backup)]  # list_backups also names the unreadable ones
-    return InstallationStatus(installation, plan, config, tuple(stale), usable, app_open)
+    backups = find_backups(backup_root or default_backup_root(installation))
+    return InstallationStatus(installation, plan, config, tuple(stale), backups.usable, app_open)
