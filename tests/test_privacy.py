@@ -58,7 +58,7 @@ class _OsWith:
 
 
 def _upgrade_logging(root: Path, caplog):
-    with caplog.at_level(logging.WARNING, logger="wems_upgrade"):
+    with caplog.at_level(logging.WARNING, logger="upgrader"):
         return upgrade(locate(root, environ={}))
 
 

@@ -63,7 +63,7 @@ OPTIONAL_TEXT = (
     "releases_target",
     "restoring",
 )
-log = logging.getLogger("wems_upgrade")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

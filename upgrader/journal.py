@@ -40,7 +40,7 @@ CRASH_ENV = "WEMS_UPGRADE_CRASH_AT"
 PARTIAL = ".wems-upgrade-partial"
 INCOMPLETE_MARKER = ".wems-upgrade-incomplete"
 PENDING, PLACED, UNDONE = "pending", "placed", "undone"
-log = logging.getLogger("wems_upgrade")
+log = logging.getLogger(__name__)
 
 
 def crashpoint(name: str) -> None:

@@ -14,7 +14,8 @@ import apsw
 
 from upgrader import __version__
 
-LOGGER = "wems_upgrade"
+#: Every module logs to logging.getLogger(__name__), a child of this one, which holds the file.
+LOGGER = "upgrader"
 log = logging.getLogger(LOGGER)
 
 
@@ -61,7 +62,7 @@ def start(installation_root: Path | None, writes_installation: bool) -> Path | N
     handler = _open_handler(folders, name)
     if handler is None:
         return None
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     log.info(

@@ -24,7 +24,7 @@ DELAY = 0.025
 OPEN_FILES_BLOCK_RENAME = os.name == "nt"
 
 T = TypeVar("T")
-log = logging.getLogger("wems_upgrade")
+log = logging.getLogger(__name__)
 
 
 def is_sharing_violation(exc: BaseException) -> bool:
