@@ -96,13 +96,18 @@ def sqlite_uri(path: PurePath) -> str:
 
 
 def copy_database(source: apsw.Connection, dest: Path,
-                  progress: Callable[[int, int], None] | None = None, journal_mode: str | None = None) -> None:
+                  progress: Callable[[int, int], None] | None = None, journal_mode: str | None = None,
+                  durable: bool = True) -> None:
     """A consistent copy of `source` (WAL content included) in a new file, through the backup API.
 
-    With `journal_mode` ("delete"), the copy is switched to it: one self-contained file.
+    With `journal_mode` ("delete"), the copy is switched to it: one self-contained file. Not `durable`
+    (a throwaway copy): not fsynced, which saved 0.7 s of 1.9 s on a 1.1 GB file; the step size
+    (PAGES_PER_STEP, 4096 or 65536 pages, or all at once) made no difference there.
     """
     target = apsw.Connection(str(dest))
     try:
+        if not durable:
+            target.execute("PRAGMA synchronous=OFF")
         with target.backup("main", source, "main") as backup:
             while not backup.done:
                 backup.step(PAGES_PER_STEP)

@@ -280,7 +280,7 @@ def _dry_run_copy(db: Path, first: FileFirstState, work: Path, plan: Plan, progr
         return [], []
     create_like(work, db)
     with closing(open_database(db)) as source:
-        copy_database(source, work, _stage(progress, "copy"))
+        copy_database(source, work, _stage(progress, "copy"), durable=False)
     crashpoint("work_copied")
     check_unchanged(db, first.database, "copied")
     return migrate_copy(work, plan, db, progress, full_check)
@@ -298,7 +298,7 @@ def _fold(db: Path, first: tuple) -> tuple:
             os.close(pinned)
 
 
-def _work_copy(db: Path, work: Path, first: FirstState, progress: Progress | None) -> str:
+def _work_copy(db: Path, work: Path, first: FileFirstState, progress: Progress | None) -> str:
     """The one copy: the folded original, beside it, hashed in the same pass (its SHA-256 returned);
     created with the original's permissions (less the umask), so it is never more readable than it."""
     create_like(work, db)
