@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import sys
 from contextlib import closing
@@ -48,6 +49,8 @@ from upgrader.restore import restore
 from upgrader.snapshot import open_database
 from upgrader.status import Backups, find_backups, installation_status
 from upgrader.upgrade import Preview, UpgradeResult, upgrade
+
+log = logging.getLogger(__name__)
 
 DEMO_MARKER = ".wems-demo"
 DEMO_GENERATION = 1
@@ -343,17 +346,17 @@ def run_one(args: argparse.Namespace, folder: Path, console: Console) -> tuple[i
         result = run_upgrade(args, folder, console)
         return EXIT_OK, result_json(result, log_path), result.status.replace("_", " ")
     except UpgradeError as error:
-        runlog.log.warning("%s (%s): %s %s", error.status, error.reference, error.message, error.details)
+        log.warning("%s (%s): %s %s", error.status, error.reference, error.message, error.details)
         console.warn(render_error(error, log_path))
         return error.exit_code, error_json(error, folder, log_path), error.message
     except Exception as exc:
-        runlog.log.exception("unexpected error")
+        log.exception("unexpected error")
         unexpected = UpgradeError(f"wems-upgrade met an unexpected problem ({type(exc).__name__}).")
         console.warn(render_error(unexpected, log_path))
         return EXIT_INTERNAL, error_json(unexpected, folder, log_path), unexpected.message
     except KeyboardInterrupt as exc:
         interrupted = stopped(how_stopped(exc), half_done=_maybe_half_done(folder, before))
-        runlog.log.warning("stopped by %s: %s", how_stopped(exc), interrupted.advice)
+        log.warning("stopped by %s: %s", how_stopped(exc), interrupted.advice)
         console.warn(render_error(interrupted, log_path))
         return interrupted.exit_code, error_json(interrupted, folder, log_path), interrupted.message
     finally:
