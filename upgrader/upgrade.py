@@ -10,41 +10,65 @@ A dry run is the same path on a backup-API copy in the system's temp folder, min
 from __future__ import annotations
 
 import errno
+import logging
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Callable, ClassVar, Literal, NoReturn, cast
+from typing import ClassVar, Literal, NoReturn, cast
 
 import apsw
 
 from upgrader import __version__, winfs
-from upgrader.backup import (MANIFEST, Backup, PendingBackup, copy_into, default_backup_root, fill_pending,
-                             finish_pending, refuse_if_damaged, remove_interrupted, start_backup)
+from upgrader.backup import (
+    MANIFEST,
+    Backup,
+    PendingBackup,
+    copy_into,
+    default_backup_root,
+    fill_pending,
+    finish_pending,
+    refuse_if_damaged,
+    remove_interrupted,
+    start_backup,
+)
+from upgrader.config import ConfigPlan, plan_config
+from upgrader.config import replacements as config_replacements
 from upgrader.errors import BadInstallation, DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed
 from upgrader.executor import Outcome, in_transaction, run_steps
 from upgrader.installation import CONFIG_NAMES, Installation, find_config
 from upgrader.journal import FileSwap, Replacement, crashpoint, journal_path, recover, remove_logged
 from upgrader.loader import Catalog, load_catalog
-from upgrader.config import ConfigPlan, plan_config
-from upgrader.config import replacements as config_replacements
 from upgrader.locks import DEFAULT_LOCK_TIMEOUT_MINUTES, AppLock, check_app_closed, hold_file_lock, installation_lock
 from upgrader.planner import Plan, make_plan
-from upgrader.privacy import make_private
 from upgrader.preflight import SpaceNeeds, check_space, check_writable, measure
-from upgrader.runlog import log
+from upgrader.privacy import make_private
 from upgrader.recorder import record_app_migrations, record_history
-from upgrader.snapshot import (RETIRED_HEADER, attach_readonly, check_database_file, check_unchanged, contents_state,
-                               copy_database, copy_file, copy_owner_and_mode, create_like, database_state, fsync_path,
-                               hold_exclusive, open_database)
+from upgrader.snapshot import (
+    RETIRED_HEADER,
+    attach_readonly,
+    check_database_file,
+    check_unchanged,
+    contents_state,
+    copy_database,
+    copy_file,
+    copy_owner_and_mode,
+    create_like,
+    database_state,
+    fsync_path,
+    hold_exclusive,
+    open_database,
+)
 from upgrader.validator import Check, app_operations_check, checks_whole_file, collect_facts, row_counts, validate
 
 Progress = Callable[[str, int, int], None]
+log = logging.getLogger(__name__)
 ORIGINAL = "original"
 __all__ = ["RETIRED_HEADER", "Preview", "RunStatus", "UpgradeResult", "apply", "migrate_copy", "prepare",
            "swap_and_commit", "upgrade"]
