@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -200,6 +201,10 @@ PHASES = (("plan", "settings "), ("fold", "folded: "), ("copy and hash", "copied
           ("checks", "checks: "), ("app operations", "checks: "), ("swap and settings", "upgraded to "))
 
 
+#: a log line after its time: the level, the logger's name (upgrader.*, from 6cd2e2e on), the message
+_LOG_MESSAGE = re.compile(r"\S+ (?:upgrader(?:\.\w+)* )?(.*)")
+
+
 def phases(log: Path, wall: float) -> dict[str, float]:
     """Seconds per phase of one upgrade, from its log's timestamps (each message marks a phase's
     end; the migration SQL ends with the last line before the first checks)."""
@@ -207,8 +212,8 @@ def phases(log: Path, wall: float) -> dict[str, float]:
     lines = []
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            lines.append((datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f"), line[24:].split(" ", 1)[1]))
-        except (ValueError, IndexError):
+            lines.append((datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f"), _LOG_MESSAGE.match(line[24:])[1]))
+        except (ValueError, IndexError, TypeError):
             continue
     if not lines:
         return {}
