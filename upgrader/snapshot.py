@@ -8,9 +8,9 @@ import os
 import stat
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path, PurePath
 from urllib.parse import quote
-from typing import Callable
 
 import apsw
 
@@ -154,7 +154,7 @@ class _Hasher:
                 while left and (n := reader.readinto(buffer[:min(HASH_BLOCK, left)])):
                     self._digest.update(buffer[:n])
                     left -= n
-        except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
+        except BaseException as exc:  # handed to the caller by result()
             self._error = exc
 
     def result(self) -> str:

@@ -6,10 +6,10 @@ import os
 import socket
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Callable
 
 import apsw
 
@@ -472,7 +472,7 @@ def _count(cursor: apsw.Cursor, sql: str, values: dict, budget: int | None) -> i
     try:
         return cursor.execute(sql, values).fetchone()[0]
     except apsw.InterruptError:
-        if not stopped or held and not conn.in_transaction:
+        if not stopped or (held and not conn.in_transaction):
             raise
         return None
     finally:
