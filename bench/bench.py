@@ -52,12 +52,16 @@ from upgrader.loader import load_catalog  # noqa: E402
 from upgrader.planner import make_plan  # noqa: E402
 from upgrader.snapshot import open_database  # noqa: E402
 
-SIZES = {"small": dict(employees=60, years=2, visits_per_year=1),
-         "typical": dict(employees=50, years=3, visits_per_year=1),
-         "large": dict(employees=20000, years=10, visits_per_year=12)}
-GOALS = ("1 GB g6 (WAL present): upgrade <= 2.5x cp, dry run <= 2x cp; 1 GB g1: upgrade <= 1.3x (cp + raw_sql "
-         "at the tool's settings) and faster than both peers; peak RSS <= 150 MB; typical: upgrade < 0.5 s "
-         "through the binary")
+SIZES = {
+    "small": dict(employees=60, years=2, visits_per_year=1),
+    "typical": dict(employees=50, years=3, visits_per_year=1),
+    "large": dict(employees=20000, years=10, visits_per_year=12),
+}
+GOALS = (
+    "1 GB g6 (WAL present): upgrade <= 2.5x cp, dry run <= 2x cp; 1 GB g1: upgrade <= 1.3x (cp + raw_sql "
+    "at the tool's settings) and faster than both peers; peak RSS <= 150 MB; typical: upgrade < 0.5 s "
+    "through the binary"
+)
 CACHE = Path(tempfile.gettempdir()) / "wems-bench-cache"
 
 
@@ -98,6 +102,7 @@ def cp_with_fsync(db: Path, scratch: Path) -> float:
         shutil.copyfile(db, target)
         with open(target, "rb+") as handle:
             os.fsync(handle.fileno())
+
     seconds = timed(copy)
     target.unlink()
     return seconds
@@ -119,8 +124,9 @@ def raw_sql(site: Path, scratch: Path) -> float:
         conn.execute("PRAGMA journal_mode=DELETE").fetchall()  # as upgrade.migrate_copy
         conn.execute("PRAGMA synchronous=OFF")
         steps = list(plan.steps)
-        return timed(lambda: in_transaction(conn, lambda c: run_steps(c, steps, plan.target.schema),
-                                            lambda c, _o: None))
+        return timed(
+            lambda: in_transaction(conn, lambda c: run_steps(c, steps, plan.target.schema), lambda c, _o: None)
+        )
     finally:
         conn.close()
         copy.unlink()
@@ -144,6 +150,7 @@ G2_NULLABLE = ("caces", "medical_visits")
 
 def peer_sqlite_utils(db: Path) -> None:
     import sqlite_utils
+
     database = sqlite_utils.Database(str(db))
     for table in G2_NULLABLE:
         database[table].transform(not_null={"document_path": False})
@@ -154,6 +161,7 @@ def peer_alembic(db: Path) -> None:
     import sqlalchemy
     from alembic.migration import MigrationContext
     from alembic.operations import Operations
+
     engine = sqlalchemy.create_engine(f"sqlite:///{db}")
     with engine.begin() as conn:
         operations = Operations(MigrationContext.configure(conn))
@@ -170,8 +178,12 @@ def peer(name: str, site: Path, scratch: Path) -> tuple[float, list[str]]:
     max RSS includes what it inherits at fork)."""
     db = checkpointed_copy(site, scratch / f"{name}.db")
     try:
-        done = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--peer", name, str(db)],
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--peer", name, str(db)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         if done.returncode != 0:
             raise RuntimeError(f"peer {name} failed: {done.stderr[-2000:]}")
         result = json.loads(done.stdout)
@@ -183,6 +195,7 @@ def peer(name: str, site: Path, scratch: Path) -> tuple[float, list[str]]:
 def run_peer(name: str, db: Path) -> None:
     """In the child: time the peer on `db`, then compare its schema with g2's; print JSON."""
     from upgrader.schema import differences, read_schema
+
     __import__({"sqlite_utils": "sqlite_utils", "alembic": "alembic.operations"}[name])  # not timed
     if name == "alembic":
         __import__("sqlalchemy")
@@ -204,9 +217,16 @@ def available_peers() -> list[str]:
 
 
 #: (phase, the log message that ends it), in the order of an upgrade's log
-PHASES = (("plan", "settings "), ("fold", "folded: "), ("copy and hash", "copied and hashed: "),
-          ("backup folder", "migrating the copy"), ("migration SQL", None),
-          ("checks", "checks: "), ("app operations", "checks: "), ("swap and settings", "upgraded to "))
+PHASES = (
+    ("plan", "settings "),
+    ("fold", "folded: "),
+    ("copy and hash", "copied and hashed: "),
+    ("backup folder", "migrating the copy"),
+    ("migration SQL", None),
+    ("checks", "checks: "),
+    ("app operations", "checks: "),
+    ("swap and settings", "upgraded to "),
+)
 
 
 #: a log line after its time: the level, the logger's name (upgrader.*, from 6cd2e2e on), the message
@@ -217,6 +237,7 @@ def phases(log: Path, wall: float) -> dict[str, float]:
     """Seconds per phase of one upgrade, from its log's timestamps (each message marks a phase's
     end; the migration SQL ends with the last line before the first checks)."""
     from datetime import datetime
+
     lines = []
     for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
@@ -233,8 +254,9 @@ def phases(log: Path, wall: float) -> dict[str, float]:
                 return out
             i = j - 1
         else:
-            j = next((k for k in range(i + (name == "app operations"), len(lines))
-                      if lines[k][1].startswith(marker)), None)
+            j = next(
+                (k for k in range(i + (name == "app operations"), len(lines)) if lines[k][1].startswith(marker)), None
+            )
             if j is None:
                 return out
             i = j
@@ -330,11 +352,23 @@ def _windows_peak_kb(process: subprocess.Popen) -> int:
     from ctypes import wintypes
 
     class Counters(ctypes.Structure):
-        _fields_ = [("cb", wintypes.DWORD), ("PageFaultCount", wintypes.DWORD),
-                    *((name, ctypes.c_size_t) for name in (
-                        "PeakWorkingSetSize", "WorkingSetSize", "QuotaPeakPagedPoolUsage", "QuotaPagedPoolUsage",
-                        "QuotaPeakNonPagedPoolUsage", "QuotaNonPagedPoolUsage", "PagefileUsage",
-                        "PeakPagefileUsage"))]
+        _fields_ = [
+            ("cb", wintypes.DWORD),
+            ("PageFaultCount", wintypes.DWORD),
+            *(
+                (name, ctypes.c_size_t)
+                for name in (
+                    "PeakWorkingSetSize",
+                    "WorkingSetSize",
+                    "QuotaPeakPagedPoolUsage",
+                    "QuotaPagedPoolUsage",
+                    "QuotaPeakNonPagedPoolUsage",
+                    "QuotaNonPagedPoolUsage",
+                    "PagefileUsage",
+                    "PeakPagefileUsage",
+                )
+            ),
+        ]
 
     counters = Counters(cb=ctypes.sizeof(Counters))
     get = ctypes.windll.kernel32.K32GetProcessMemoryInfo
@@ -352,8 +386,16 @@ def commands(with_binary: bool = True) -> dict[str, list[str]]:
     return found
 
 
-def one_round(generation: int, source: Path, scratch: Path, samples: dict, peaks: dict,
-              peers: list[str], extra: dict, with_binary: bool = True) -> None:
+def one_round(
+    generation: int,
+    source: Path,
+    scratch: Path,
+    samples: dict,
+    peaks: dict,
+    peers: list[str],
+    extra: dict,
+    with_binary: bool = True,
+) -> None:
     db = locate(source, environ={}).database
     site = scratch / "site"
     settle()
@@ -390,13 +432,20 @@ def measure(size: str, generation: int, runs: int, with_binary: bool = True) -> 
     db = locate(source, environ={}).database
     wal = Path(f"{db}-wal")
     wal_mb = (wal.stat().st_size if wal.exists() else 0) / 1e6
-    return {"generation": f"g{generation}", "database_mb": round(db.stat().st_size / 1e6 + wal_mb, 1),
-            "wal_mb": round(wal_mb, 1), "runs": runs,
-            "seconds": {k: round(v, 3) for k, v in medians.items()},
-            "ratios": ratios(medians), "peak_rss_mb": {k: round(v / 1024, 1) for k, v in peaks.items()},
-            "upgrade_phases_seconds": {k: round(statistics.median(b.get(k, 0.0) for b in breakdown), 3)
-                                       for k in (breakdown[0] if breakdown else {})},
-            **extra}
+    return {
+        "generation": f"g{generation}",
+        "database_mb": round(db.stat().st_size / 1e6 + wal_mb, 1),
+        "wal_mb": round(wal_mb, 1),
+        "runs": runs,
+        "seconds": {k: round(v, 3) for k, v in medians.items()},
+        "ratios": ratios(medians),
+        "peak_rss_mb": {k: round(v / 1024, 1) for k, v in peaks.items()},
+        "upgrade_phases_seconds": {
+            k: round(statistics.median(b.get(k, 0.0) for b in breakdown), 3)
+            for k in (breakdown[0] if breakdown else {})
+        },
+        **extra,
+    }
 
 
 def ratios(m: dict) -> dict:
@@ -412,8 +461,10 @@ def ratios(m: dict) -> dict:
 def print_table(size: str, results: list[dict]) -> None:
     print(f"\nsize: {size}    goals: {GOALS}")
     for result in results:
-        print(f"\n{result['generation']}  database {result['database_mb']} MB (of which -wal {result['wal_mb']} MB), "
-              f"median of {result['runs']} run(s)")
+        print(
+            f"\n{result['generation']}  database {result['database_mb']} MB (of which -wal {result['wal_mb']} MB), "
+            f"median of {result['runs']} run(s)"
+        )
         for name, seconds in result["seconds"].items():
             print(f"  {name:<22}{seconds:>9.3f} s")
         for name, ratio in result["ratios"].items():
@@ -421,11 +472,19 @@ def print_table(size: str, results: list[dict]) -> None:
         for name, mb in result["peak_rss_mb"].items():
             print(f"  peak memory ({name}){'':<8}{mb:>8.1f} MB")
         if result["upgrade_phases_seconds"]:
-            print("  upgrade phases (package, from its log): " + ", ".join(
-                f"{name} {seconds:.2f} s" for name, seconds in result["upgrade_phases_seconds"].items()))
+            print(
+                "  upgrade phases (package, from its log): "
+                + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result["upgrade_phases_seconds"].items())
+            )
         for name, problems in result.get("peer_schema_differences", {}).items():
-            print(f"  {name}'s g2 schema: " + ("identical to migrations/g2" if not problems else
-                                             "differs from migrations/g2: " + "; ".join(problems)))
+            print(
+                f"  {name}'s g2 schema: "
+                + (
+                    "identical to migrations/g2"
+                    if not problems
+                    else "differs from migrations/g2: " + "; ".join(problems)
+                )
+            )
 
 
 def main() -> None:
@@ -443,8 +502,9 @@ def main() -> None:
     results = [measure(args.size, int(g), args.runs, not args.without_binary) for g in args.generations.split(",")]
     print_table(args.size, results)
     path = args.json or ROOT / "bench" / f"results-{args.size}.json"
-    path.write_text(json.dumps({"size": args.size, "goals": GOALS, "results": results}, indent=2) + "\n",
-                    encoding="utf-8")
+    path.write_text(
+        json.dumps({"size": args.size, "goals": GOALS, "results": results}, indent=2) + "\n", encoding="utf-8"
+    )
     print(f"\nwritten to {path}")
 
 

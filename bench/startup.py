@@ -47,12 +47,18 @@ def main() -> None:
     size_mb = binary.stat().st_size / 1e6
     frozen = median_seconds([str(binary), "--version"], args.runs)
     package = median_seconds([sys.executable, "-m", "upgrader", "--version"], args.runs)
-    figures = {"binary_mb": round(size_mb, 1), "binary_start_s": round(frozen, 3),
-               "python_start_s": round(package, 3), "runs": args.runs}
+    figures = {
+        "binary_mb": round(size_mb, 1),
+        "binary_start_s": round(frozen, 3),
+        "python_start_s": round(package, 3),
+        "runs": args.runs,
+    }
     print(f"{'what':<38}{'value':>10}  goal")
     print(f"{'binary size':<38}{size_mb:>8.1f} MB  < {SIZE_GOAL_MB} MB {'ok' if size_mb < SIZE_GOAL_MB else 'MISSED'}")
-    print(f"{'binary --version (median of ' + str(args.runs) + ')':<38}{frozen:>9.3f}s  < {START_GOAL_S} s "
-          f"{'ok' if frozen < START_GOAL_S else 'MISSED'}")
+    print(
+        f"{'binary --version (median of ' + str(args.runs) + ')':<38}{frozen:>9.3f}s  < {START_GOAL_S} s "
+        f"{'ok' if frozen < START_GOAL_S else 'MISSED'}"
+    )
     print(f"{'python -m upgrader --version (median)':<38}{package:>9.3f}s")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")

@@ -36,9 +36,11 @@ def folded(root: Path) -> Path:
 def damage_index(db: Path, table: str, index: str = "%") -> str:
     """Scribble over the root page of one of `table`'s indexes (its rows stay readable)."""
     with closing(apsw.Connection(str(db))) as conn:
-        name, root_page = conn.execute("SELECT name, rootpage FROM sqlite_master WHERE type = 'index' "
-                                       "AND tbl_name = ? AND name LIKE ? AND sql IS NOT NULL ORDER BY name",
-                                       (table, index)).fetchone()
+        name, root_page = conn.execute(
+            "SELECT name, rootpage FROM sqlite_master WHERE type = 'index' "
+            "AND tbl_name = ? AND name LIKE ? AND sql IS NOT NULL ORDER BY name",
+            (table, index),
+        ).fetchone()
         (page_size,) = conn.execute("PRAGMA page_size").fetchone()
     with open(db, "r+b") as handle:
         handle.seek((root_page - 1) * page_size + 8)
@@ -72,8 +74,10 @@ def test_rebuilds_keep_every_rowid_even_after_deletions(install):
     db = folded(root)
     with closing(apsw.Connection(str(db))) as conn:
         conn.execute("DELETE FROM medical_visits WHERE rowid % 3 = 0; DELETE FROM caces WHERE rowid % 2 = 0")
-        before = {t: conn.execute(f"SELECT rowid, id FROM {t} ORDER BY rowid").fetchall()
-                  for t in ("caces", "medical_visits", "employees")}
+        before = {
+            t: conn.execute(f"SELECT rowid, id FROM {t} ORDER BY rowid").fetchall()
+            for t in ("caces", "medical_visits", "employees")
+        }
     assert upgrade(locate(root, environ={})).status == "upgraded"
     with closing(apsw.Connection(str(db), flags=apsw.SQLITE_OPEN_READONLY)) as conn:
         for table, rows in before.items():
@@ -122,8 +126,9 @@ def test_damage_in_an_unchanged_table_of_a_large_file_is_seen_only_with_full_che
 
 
 @pytest.mark.parametrize("size", ["small", "large"])
-def test_a_damaged_changed_table_in_the_original_is_refused_as_the_installations_fault(install, monkeypatch,
-                                                                                     capsys, size):
+def test_a_damaged_changed_table_in_the_original_is_refused_as_the_installations_fault(
+    install, monkeypatch, capsys, size
+):
     """g1 -> g8 rebuilds caces: the damaged index of the original is dropped, not copied, so only
     the checks of the original's changed tables see it; the run blames the installation (exit 3)."""
     if size == "large":
@@ -163,16 +168,24 @@ def test_the_value_proof_falls_back_to_the_primary_key_when_rowids_moved(install
         assert validator._differing_rows(conn, "original", old, new, columns) == 1
 
 
-@pytest.mark.parametrize("sql", ["SELECT x FROM t ORDER BY x DESC;", "-- the list\nSELECT x FROM t WHERE x > :low",
-                                 "WITH u AS (SELECT x FROM t) SELECT * FROM u;", "SELECT x FROM t; -- a note",
-                                 "SELECT x FROM t UNION ALL SELECT x FROM t WHERE 0"])
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT x FROM t ORDER BY x DESC;",
+        "-- the list\nSELECT x FROM t WHERE x > :low",
+        "WITH u AS (SELECT x FROM t) SELECT * FROM u;",
+        "SELECT x FROM t; -- a note",
+        "SELECT x FROM t UNION ALL SELECT x FROM t WHERE 0",
+    ],
+)
 def test_an_app_list_is_read_to_its_last_row_counted_by_sqlite(sql):
     with closing(apsw.Connection(":memory:")) as conn:
-        conn.execute("CREATE TABLE t(x); INSERT INTO t SELECT value FROM generate_series(1, 500)"
-                     if conn.execute("SELECT count(*) FROM pragma_module_list WHERE name = 'generate_series'")
-                     .fetchone()[0] else
-                     "CREATE TABLE t(x); WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 500) "
-                     "INSERT INTO t SELECT v FROM n")
+        conn.execute(
+            "CREATE TABLE t(x); INSERT INTO t SELECT value FROM generate_series(1, 500)"
+            if conn.execute("SELECT count(*) FROM pragma_module_list WHERE name = 'generate_series'").fetchone()[0]
+            else "CREATE TABLE t(x); WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 500) "
+            "INSERT INTO t SELECT v FROM n"
+        )
         assert validator._read_to_the_end(conn.cursor(), sql, {"low": 0}) == 500
 
 
@@ -185,26 +198,38 @@ def test_an_app_list_that_fails_fails_with_its_own_error():
             validator._read_to_the_end(conn.cursor(), "SELECT x FROM t WHERE x = :missing", {})
 
 
-@pytest.mark.parametrize("old_key,checked", [("id TEXT PRIMARY KEY", {"parent"}),
-                                             ("id INTEGER PRIMARY KEY", {"parent", "child"}),
-                                             ("id TEXT COLLATE NOCASE PRIMARY KEY", {"parent", "child"})])
+@pytest.mark.parametrize(
+    "old_key,checked",
+    [
+        ("id TEXT PRIMARY KEY", {"parent"}),
+        ("id INTEGER PRIMARY KEY", {"parent", "child"}),
+        ("id TEXT COLLATE NOCASE PRIMARY KEY", {"parent", "child"}),
+    ],
+)
 def test_tables_pointing_into_a_changed_key_have_their_references_checked(tmp_path, old_key, checked):
     """A changed table whose key is as it was still holds every parent row (the values check); if its
     key's type or collation changed, lookups from the tables pointing into it may not find them."""
     with closing(apsw.Connection(str(tmp_path / "original.db"))) as conn:
-        conn.execute(f"CREATE TABLE parent({old_key}, name TEXT NOT NULL); "
-                     "CREATE TABLE child(parent_id TEXT REFERENCES parent(id))")
+        conn.execute(
+            f"CREATE TABLE parent({old_key}, name TEXT NOT NULL); "
+            "CREATE TABLE child(parent_id TEXT REFERENCES parent(id))"
+        )
     with closing(apsw.Connection(str(tmp_path / "new.db"))) as conn:
-        conn.execute("CREATE TABLE parent(id TEXT PRIMARY KEY, name TEXT); "
-                     "CREATE TABLE child(parent_id TEXT REFERENCES parent(id))")
+        conn.execute(
+            "CREATE TABLE parent(id TEXT PRIMARY KEY, name TEXT); "
+            "CREATE TABLE child(parent_id TEXT REFERENCES parent(id))"
+        )
         conn.execute(f"ATTACH DATABASE '{tmp_path / 'original.db'}' AS original")
         assert validator._reference_scope(conn, "original", frozenset({"parent"})) == checked
 
 
-@pytest.mark.parametrize("flags, whole", [([], False), (["--full-check"], True), (["--dry-run"], False),
-                                          (["--dry-run", "--full-check"], True)])
+@pytest.mark.parametrize(
+    "flags, whole",
+    [([], False), (["--full-check"], True), (["--dry-run"], False), (["--dry-run", "--full-check"], True)],
+)
 def test_the_full_check_flag_reaches_the_checks_of_a_real_upgrade(install, large, capsys, flags, whole):
     from upgrader.cli import main
+
     root = install(6)
     assert main(["--yes", "--json", "--data-dir", str(root), *flags]) == 0
     (integrity,) = [c for c in json.loads(capsys.readouterr().out)["checks"] if c["name"] == "integrity"]
@@ -219,8 +244,7 @@ def lists_and_writes(checks) -> tuple[str, list[str]]:
 
 
 @pytest.mark.parametrize("full_check", [False, True])
-def test_the_app_lists_of_a_large_file_are_bounded_unless_full_check(install, tmp_path, large, monkeypatch,
-                                                                     full_check):
+def test_the_app_lists_of_a_large_file_are_bounded_unless_full_check(install, tmp_path, large, monkeypatch, full_check):
     monkeypatch.setattr(validator, "LIST_STEP_BUDGET", 200)
     root = install(6)
     _outcomes, checks = migrate(root, tmp_path, full_check)
@@ -246,8 +270,10 @@ def test_a_small_file_reads_every_app_list_to_its_last_row(install, tmp_path, mo
 
 
 def many_rows(conn: apsw.Connection) -> None:
-    conn.execute("CREATE TABLE t(x); WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 20000) "
-                 "INSERT INTO t SELECT v FROM n")
+    conn.execute(
+        "CREATE TABLE t(x); WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 20000) "
+        "INSERT INTO t SELECT v FROM n"
+    )
 
 
 def test_a_bounded_list_stops_without_undoing_the_transaction_it_runs_in():

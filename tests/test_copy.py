@@ -21,6 +21,7 @@ def source(tmp_path):
 def refuse(code: int):
     def refused(*_args, **_kwargs):
         raise OSError(code, os.strerror(code))
+
     return refused
 
 

@@ -42,9 +42,11 @@ def open_database(path: Path, *, readonly: bool = True) -> apsw.Connection:
     except apsw.ReadOnlyError as exc:
         conn.close()
         if Path(f"{path}-journal").exists():
-            raise DatabaseInUse(f"The database {path} has a change that was cut short (a -journal file).",
-                                advice="Nothing was changed. Run wems-upgrade without --dry-run (or start "
-                                       "Wareflow EMS once): SQLite then finishes undoing it.") from exc
+            raise DatabaseInUse(
+                f"The database {path} has a change that was cut short (a -journal file).",
+                advice="Nothing was changed. Run wems-upgrade without --dry-run (or start "
+                "Wareflow EMS once): SQLite then finishes undoing it.",
+            ) from exc
         raise BadInstallation(f"The database {path} cannot be read: {exc}.") from exc
     except apsw.Error as exc:
         conn.close()
@@ -95,9 +97,13 @@ def sqlite_uri(path: PurePath) -> str:
     return ("file://" if posix.startswith("//") else "file:") + quote(posix, safe="/:")
 
 
-def copy_database(source: apsw.Connection, dest: Path,
-                  progress: Callable[[int, int], None] | None = None, journal_mode: str | None = None,
-                  durable: bool = True) -> None:
+def copy_database(
+    source: apsw.Connection,
+    dest: Path,
+    progress: Callable[[int, int], None] | None = None,
+    journal_mode: str | None = None,
+    durable: bool = True,
+) -> None:
     """A consistent copy of `source` (WAL content included) in a new file, through the backup API.
 
     With `journal_mode` ("delete"), the copy is switched to it: one self-contained file. Not `durable`
@@ -151,7 +157,7 @@ class _Hasher:
             buffer = memoryview(bytearray(HASH_BLOCK))
             with open(self._path, "rb", buffering=0) as reader:
                 left = self._total
-                while left and (n := reader.readinto(buffer[:min(HASH_BLOCK, left)])):
+                while left and (n := reader.readinto(buffer[: min(HASH_BLOCK, left)])):
                     self._digest.update(buffer[:n])
                     left -= n
         except BaseException as exc:  # handed to the caller by result()
@@ -180,6 +186,8 @@ def _copy_bytes(src: int, dst: int, total: int, progress: Callable[[int, int], N
 
 def _kernel_range(src: int, dst: int, total: int, progress) -> int:
     """os.copy_file_range in a loop (Linux): the data never comes up to Python. The bytes copied."""
+    if sys.platform == "win32":
+        raise NotImplementedError("a Linux system call")
     done = 0
     while done < total and (n := os.copy_file_range(src, dst, min(COPY_BLOCK, total - done), done, done)):
         done += n
@@ -189,6 +197,8 @@ def _kernel_range(src: int, dst: int, total: int, progress) -> int:
 
 def _kernel_send(src: int, dst: int, total: int, progress) -> int:
     """os.sendfile in a loop (Linux): file to file inside the kernel. The bytes copied."""
+    if sys.platform == "win32":
+        raise NotImplementedError("a Linux system call")
     done = os.lseek(dst, 0, os.SEEK_SET)
     while done < total and (n := os.sendfile(dst, src, done, min(COPY_BLOCK, total - done))):
         done += n
@@ -205,7 +215,7 @@ def _read_write(src: int, dst: int, total: int, progress) -> int:
         while done < total and (block := reader.read(min(COPY_BLOCK, total - done))):
             view = memoryview(block)
             while view:
-                view = view[writer.write(view):]
+                view = view[writer.write(view) :]
             done += len(block)
             _report(progress, done, total)
     return done
@@ -217,8 +227,7 @@ def _report(progress: Callable[[int, int], None] | None, done: int, total: int) 
 
 
 #: errors that mean "this way of copying is not possible here", not "the disk failed"
-_NOT_SUPPORTED = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.EBADF,
-                  errno.ENOTSOCK}
+_NOT_SUPPORTED = {errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL, errno.EBADF, errno.ENOTSOCK}
 _KERNEL_COPIES = [_kernel_range, _kernel_send] if sys.platform.startswith("linux") else []
 
 
@@ -257,8 +266,10 @@ def database_state(db: Path, held: int | None = None) -> tuple:
 def check_unchanged(db: Path, expected: tuple, doing: str, held: int | None = None) -> None:
     """Refuse (DatabaseInUse) if another program wrote `db` since `expected` was measured."""
     if database_state(db, held) != expected:
-        raise DatabaseInUse(f"The database changed while it was being {doing}: Wareflow EMS is probably "
-                            "open. Nothing was lost: the database keeps every change.")
+        raise DatabaseInUse(
+            f"The database changed while it was being {doing}: Wareflow EMS is probably "
+            "open. Nothing was lost: the database keeps every change."
+        )
 
 
 def contents_state(paths: list[Path]) -> tuple:
@@ -311,8 +322,9 @@ def _digest(fd: int, skip: tuple[int, int] | None) -> str:
     return digest.hexdigest()
 
 
-def hold_exclusive(db: Path, expected_state: tuple | None = None, doing: str = "upgraded",
-                   held: int | None = None) -> apsw.Connection:
+def hold_exclusive(
+    db: Path, expected_state: tuple | None = None, doing: str = "upgraded", held: int | None = None
+) -> apsw.Connection:
     """Lock `db` against every other connection, fold its WAL into it and leave WAL mode.
 
     With locking_mode=EXCLUSIVE the lock is kept until the returned connection closes, so no
@@ -329,7 +341,7 @@ def hold_exclusive(db: Path, expected_state: tuple | None = None, doing: str = "
         conn.execute("COMMIT")
         if expected_state is not None:
             check_unchanged(db, expected_state, doing, held)
-        (mode,) = conn.execute("PRAGMA journal_mode=DELETE").fetchone()
+        (mode,) = one_row(conn, "PRAGMA journal_mode=DELETE")
         if mode.lower() != "delete":
             raise DatabaseInUse(f"The database {db} is in use by another program.")
         return conn
@@ -362,6 +374,14 @@ def copy_owner_and_mode(source: Path, dest: Path) -> None:
             os.chown(dest, st.st_uid, st.st_gid)
         except OSError:
             pass
+
+
+def one_row(conn: apsw.Connection | apsw.Cursor, sql: str, values: tuple | dict = ()) -> tuple:
+    """The one row an aggregate or a PRAGMA returns (none would be a bug: say so)."""
+    row = conn.execute(sql, values).fetchone()
+    if row is None:
+        raise RuntimeError(f"no row from {sql}")
+    return row
 
 
 def remove_quietly(*paths: Path) -> None:

@@ -70,8 +70,17 @@ from upgrader.validator import Check, app_operations_check, checks_whole_file, c
 Progress = Callable[[str, int, int], None]
 log = logging.getLogger(__name__)
 ORIGINAL = "original"
-__all__ = ["RETIRED_HEADER", "Preview", "RunStatus", "UpgradeResult", "apply", "migrate_copy", "prepare",
-           "swap_and_commit", "upgrade"]
+__all__ = [
+    "RETIRED_HEADER",
+    "Preview",
+    "RunStatus",
+    "UpgradeResult",
+    "apply",
+    "migrate_copy",
+    "prepare",
+    "swap_and_commit",
+    "upgrade",
+]
 
 
 class RunStatus(StrEnum):
@@ -179,10 +188,18 @@ class Upgraded(_Ran):
 UpgradeResult = UpToDate | DryRun | Upgraded
 
 
-def upgrade(installation: Installation, target: str | None = None, *, dry_run: bool = False,
-            backup: bool = True, backup_root: Path | None = None, catalog: Catalog | None = None,
-            progress: Progress | None = None, confirm: Callable[[Preview], None] | None = None,
-            full_check: bool = False) -> UpgradeResult:
+def upgrade(
+    installation: Installation,
+    target: str | None = None,
+    *,
+    dry_run: bool = False,
+    backup: bool = True,
+    backup_root: Path | None = None,
+    catalog: Catalog | None = None,
+    progress: Progress | None = None,
+    confirm: Callable[[Preview], None] | None = None,
+    full_check: bool = False,
+) -> UpgradeResult:
     """Upgrade `installation` to `target` (default: the latest): lock, recover, prepare, confirm, apply.
     `confirm` is called with the preview once every check has passed and before anything is written
     (not for a dry run, nor when there is nothing to do); it may raise to stop.
@@ -198,17 +215,18 @@ def upgrade(installation: Installation, target: str | None = None, *, dry_run: b
             remove_interrupted(options.backup_root)
             installation = replace(installation, config=find_config(installation.root))
         elif journal_path(installation.database).exists():
-            raise DatabaseInUse("Another wems-upgrade is running on this installation, or one was "
-                                "interrupted.", advice="Nothing was changed. Run wems-upgrade without "
-                                "--dry-run to finish an interrupted upgrade, then try the dry run again.")
+            raise DatabaseInUse(
+                "Another wems-upgrade is running on this installation, or one was interrupted.",
+                advice="Nothing was changed. Run wems-upgrade without "
+                "--dry-run to finish an interrupted upgrade, then try the dry run again.",
+            )
         preview = prepare(installation, options, catalog or load_catalog(), recovered)
         if confirm and not dry_run and not preview.nothing_to_do:
             _ask(confirm, preview)
         return apply(preview, progress)
 
 
-def prepare(installation: Installation, options: Options, catalog: Catalog,
-            recovered: str | None = None) -> Preview:
+def prepare(installation: Installation, options: Options, catalog: Catalog, recovered: str | None = None) -> Preview:
     """Measure the first state, plan, plan the settings, refuse a running app, check the room: nothing is written."""
     started = time.monotonic()
     db = installation.database
@@ -218,12 +236,17 @@ def prepare(installation: Installation, options: Options, catalog: Catalog,
         first = FileFirstState(database_state(db), _settings_state(installation))
         with closing(open_database(db)) as source:
             plan = make_plan(source, catalog, catalog.resolve_target(options.target))
-            config = plan_config(installation.config, plan.target.generation,
-                                 from_generation=plan.current.generation, root=installation.root)
+            config = plan_config(
+                installation.config,
+                plan.target.generation,
+                from_generation=plan.current.generation,
+                root=installation.root,
+            )
             stale = check_app_closed(source, config.timeout_minutes(DEFAULT_LOCK_TIMEOUT_MINUTES))
         space = measure(db, options.backup_root if options.backup else None, backup_is_original=True)
-        preview = Preview(installation, plan, config, space, tuple(stale), recovered, first, options,
-                          time.monotonic() - started)
+        preview = Preview(
+            installation, plan, config, space, tuple(stale), recovered, first, options, time.monotonic() - started
+        )
         if not preview.nothing_to_do:
             if not options.dry_run:
                 _preflight(db, options, space)
@@ -296,8 +319,9 @@ def apply(preview: Preview, progress: Progress | None = None) -> UpgradeResult:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _dry_run_copy(db: Path, first: FileFirstState, work: Path, plan: Plan, progress: Progress | None,
-                  full_check: bool) -> tuple[list[Outcome], list[Check]]:
+def _dry_run_copy(
+    db: Path, first: FileFirstState, work: Path, plan: Plan, progress: Progress | None, full_check: bool
+) -> tuple[list[Outcome], list[Check]]:
     """A dry run: a backup-API copy of the live file (WAL included; the file is never written), migrated."""
     check_unchanged(db, first.database, "read")
     if plan.nothing_to_do:
@@ -330,26 +354,38 @@ def _work_copy(db: Path, work: Path, first: FileFirstState, progress: Progress |
         digest = copy_file(db, work, _stage(progress, "copy"))
     except OSError as exc:
         if winfs.is_sharing_violation(exc):
-            raise DatabaseInUse(f"The database could not be read ({exc}): Wareflow EMS is probably open. "
-                                "Nothing was lost.") from exc
+            raise DatabaseInUse(
+                f"The database could not be read ({exc}): Wareflow EMS is probably open. Nothing was lost."
+            ) from exc
         raise
     crashpoint("work_copied")
     check_unchanged(db, first.database, "copied")
     return digest
 
 
-def _fill_backup(pending: PendingBackup, installation: Installation, plan: Plan, source: Path,
-                 digest: str | None, progress: Progress | None) -> None:
+def _fill_backup(
+    pending: PendingBackup,
+    installation: Installation,
+    plan: Plan,
+    source: Path,
+    digest: str | None,
+    progress: Progress | None,
+) -> None:
     """Settings and manifest into the backup folder; a copy of the database too where the swap cannot
     keep the original there by hard link (`source`: the unmigrated work copy, or the database itself)."""
     if not pending.linked or digest is None:
         digest = copy_into(pending, source, digest, _stage(progress, "backup"))
     with closing(open_database(source)) as conn:
         counts = row_counts(conn)
-    details = {"generation_before": plan.current.label, "releases_before": plan.current.releases,
-               "target": plan.target.label, "releases_target": plan.target.releases}
-    fill_pending(pending, installation, f"before_upgrade_{plan.target.label}", details,
-                 (source.stat().st_size, digest), counts)
+    details = {
+        "generation_before": plan.current.label,
+        "releases_before": plan.current.releases,
+        "target": plan.target.label,
+        "releases_target": plan.target.releases,
+    }
+    fill_pending(
+        pending, installation, f"before_upgrade_{plan.target.label}", details, (source.stat().st_size, digest), counts
+    )
 
 
 def _end_backup(pending: PendingBackup | None, marker: ExitStack, swap: FileSwap | None) -> None:
@@ -394,8 +430,10 @@ def _settings_state(installation: Installation) -> tuple:
 def check_settings_unchanged(installation: Installation, expected: tuple) -> None:
     """Refuse (DatabaseInUse) if a settings file was created, edited or removed since `expected`."""
     if _settings_state(installation) != expected:
-        raise DatabaseInUse("A settings file was changed while wems-upgrade was running: Wareflow EMS "
-                            "or an editor is probably open. Nothing was lost: the settings keep every change.")
+        raise DatabaseInUse(
+            "A settings file was changed while wems-upgrade was running: Wareflow EMS "
+            "or an editor is probably open. Nothing was lost: the settings keep every change."
+        )
 
 
 def _raise_explained(error: UpgradeError, installation: Installation, first: FileFirstState | None) -> NoReturn:
@@ -439,12 +477,19 @@ def _clean_up(swap: FileSwap | None, work: Path) -> None:
 
 def _log_plan(preview: Preview) -> None:
     plan, config = preview.plan, preview.config
-    log.info("database %s: %s -> %s, %d operation(s) to apply, %d already present, app migrations %s",
-             preview.installation.database, plan.current.label, plan.target.label, len(plan.applied),
-             len(plan.outcomes) - len(plan.applied), list(plan.app_migrations))
+    log.info(
+        "database %s: %s -> %s, %d operation(s) to apply, %d already present, app migrations %s",
+        preview.installation.database,
+        plan.current.label,
+        plan.target.label,
+        len(plan.applied),
+        len(plan.outcomes) - len(plan.applied),
+        list(plan.app_migrations),
+    )
     if config.source:
-        log.info("settings %s (%s): %s", config.source.name, config.shape,
-                 [c.name for c in config.converters] or "unchanged")
+        log.info(
+            "settings %s (%s): %s", config.source.name, config.shape, [c.name for c in config.converters] or "unchanged"
+        )
 
 
 def _file_swap(db: Path, work: Path, plan: Plan, config: ConfigPlan, pending: PendingBackup | None) -> FileSwap:
@@ -510,15 +555,22 @@ def _swap_in(installation: Installation, swap: FileSwap, first: FirstState) -> N
         if work:
             copy_owner_and_mode(db, work)
             fsync_path(work)
-        swap_and_commit(db, swap, first.database if work else None,
-                        lambda: check_settings_unchanged(installation, first.settings), "swapped")
+        swap_and_commit(
+            db,
+            swap,
+            first.database if work else None,
+            lambda: check_settings_unchanged(installation, first.settings),
+            "swapped",
+        )
     except PermissionError as exc:
-        raise DatabaseInUse(f"A file could not be replaced ({exc}): another program has it "
-                            "open. The upgrade was undone.") from exc
+        raise DatabaseInUse(
+            f"A file could not be replaced ({exc}): another program has it open. The upgrade was undone."
+        ) from exc
 
 
-def swap_and_commit(db: Path, swap: FileSwap, expected: tuple | None, check: Callable[[], None],
-                    swapped: str, doing: str = "upgraded") -> None:
+def swap_and_commit(
+    db: Path, swap: FileSwap, expected: tuple | None, check: Callable[[], None], swapped: str, doing: str = "upgraded"
+) -> None:
     """With `expected` (the database's first state), hold the database exclusively and refuse if it
     changed; swap (`check` runs just before the first rename); record the commit; let go.
 
@@ -571,8 +623,9 @@ def then(first: Callable[[], None] | None, second: Callable[[], None]) -> Callab
     return both
 
 
-def set_aside_while_held(db: Path, swap: FileSwap, holder: apsw.Connection,
-                         pinned: int | None = None) -> Callable[[], None]:
+def set_aside_while_held(
+    db: Path, swap: FileSwap, holder: apsw.Connection, pinned: int | None = None
+) -> Callable[[], None]:
     """Keep the original aside (a copy where no hard link can be made) while nobody else can
     write it. Where an open file cannot be renamed (Windows), let go of it. Return the check
     that nobody wrote it since, to run just before the rename (on POSIX too: copying the aside
@@ -585,13 +638,17 @@ def set_aside_while_held(db: Path, swap: FileSwap, holder: apsw.Connection,
 
     def unchanged() -> None:
         if database_state(db, pinned) != held:
-            raise DatabaseInUse("The database changed while it was being replaced: Wareflow EMS is "
-                                "probably open. The upgrade was undone.")
+            raise DatabaseInUse(
+                "The database changed while it was being replaced: Wareflow EMS is "
+                "probably open. The upgrade was undone."
+            )
+
     return unchanged
 
 
-def migrate_copy(path: Path, plan: Plan, reference: Path, progress: Progress | None = None,
-                 full_check: bool = False) -> tuple[list[Outcome], list[Check]]:
+def migrate_copy(
+    path: Path, plan: Plan, reference: Path, progress: Progress | None = None, full_check: bool = False
+) -> tuple[list[Outcome], list[Check]]:
     """Run the plan on the copy at `path` in one transaction; commit only if every check passes.
 
     `reference` is an untouched copy of the original (the backup, or the live file), to
@@ -611,13 +668,27 @@ def migrate_copy(path: Path, plan: Plan, reference: Path, progress: Progress | N
         # 135, 215 MB of RSS (the sorter takes as much again as the cache); 128 MB passes 150 MB.
         attach_readonly(conn, reference, ORIGINAL)
         before = collect_facts(conn, None if checks_whole_file(conn, full_check) else plan.touched_tables)
-        log.info("migrating the copy; the checks will read %s", "the whole file" if before.scope is None
-                 else f"the {len(before.scope)} changed table(s), not the whole file")
+        log.info(
+            "migrating the copy; the checks will read %s",
+            "the whole file"
+            if before.scope is None
+            else f"the {len(before.scope)} changed table(s), not the whole file",
+        )
 
         def before_commit(c: apsw.Connection, outcomes: list[Outcome]) -> None:
             _check_same_as_plan(outcomes, plan)
-            checks.extend(validate(c, before, plan.target.schema, plan.target.label, plan.touched_tables,
-                                   ORIGINAL, _stage(progress, "checks"), full_check))
+            checks.extend(
+                validate(
+                    c,
+                    before,
+                    plan.target.schema,
+                    plan.target.label,
+                    plan.touched_tables,
+                    ORIGINAL,
+                    _stage(progress, "checks"),
+                    full_check,
+                )
+            )
             log.info("checks: %s", [(ch.name, ch.ok, ch.detail) for ch in checks])
             failed = [ch for ch in checks if not ch.ok]
             if not failed:
@@ -625,14 +696,17 @@ def migrate_copy(path: Path, plan: Plan, reference: Path, progress: Progress | N
                 log.info("checks: %s", [(ch.name, ch.ok, ch.detail) for ch in checks[-1:]])
                 failed = [ch for ch in checks if not ch.ok]
             if failed:
-                raise UpgradeFailed("The upgraded database failed its checks, so nothing was changed:",
-                                    [f"{ch.name}: {p}" for ch in failed for p in ch.problems])
+                raise UpgradeFailed(
+                    "The upgraded database failed its checks, so nothing was changed:",
+                    [f"{ch.name}: {p}" for ch in failed for p in ch.problems],
+                )
             record_app_migrations(c, list(plan.app_migrations), datetime.now())
             record_history(c, outcomes, __version__)
 
         steps = list(plan.steps)
-        outcomes = in_transaction(conn, lambda c: run_steps(c, steps, plan.target.schema, _crash_after_operation,
-                                                            progress), before_commit)
+        outcomes = in_transaction(
+            conn, lambda c: run_steps(c, steps, plan.target.schema, _crash_after_operation, progress), before_commit
+        )
         conn.execute(f"DETACH DATABASE {ORIGINAL}")
         conn.execute("PRAGMA journal_mode=WAL").fetchall()
     return outcomes, checks

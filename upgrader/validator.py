@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -15,8 +16,8 @@ import apsw
 
 from upgrader.executor import rolled_back
 from upgrader.loader import AppOperation, Step
-from upgrader.runlog import log as _log
 from upgrader.schema import Schema, Table, differences, quote, read_schema
+from upgrader.snapshot import one_row
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Facts:
         return sum(count for count, _length in self.documents.values())
 
 
+_log = logging.getLogger(__name__)
 FULL_CHECK_ROWS = 200_000
 TICKS_PER_CHECK = 100
 #: Up to this size every upgrade checks the whole file (quick_check, document paths and references
@@ -59,8 +61,8 @@ _ROWID_NAMES = ("rowid", "_rowid_", "oid")
 
 
 def database_bytes(conn: apsw.Connection, schema: str = "main") -> int:
-    (pages,) = conn.execute(f"PRAGMA {schema}.page_count").fetchone()
-    (size,) = conn.execute(f"PRAGMA {schema}.page_size").fetchone()
+    (pages,) = one_row(conn, f"PRAGMA {schema}.page_count")
+    (size,) = one_row(conn, f"PRAGMA {schema}.page_size")
     return pages * size
 
 
@@ -71,15 +73,15 @@ def checks_whole_file(conn: apsw.Connection, full_check: bool = False) -> bool:
 
 def row_counts(conn: apsw.Connection, schema: Schema | None = None) -> dict[str, int]:
     schema = schema or read_schema(conn)
-    return {t.name: conn.execute(f"SELECT count(*) FROM {quote(t.name)}").fetchone()[0]
-            for t in schema.tables.values()}
+    return {t.name: one_row(conn, f"SELECT count(*) FROM {quote(t.name)}")[0] for t in schema.tables.values()}
 
 
 def _path_columns(schema: Schema, tables) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(read, left out): (table, column) of every column holding a document path (avatar_path,
     document_path...), split by whether its table is in `tables` (None: all are read)."""
     wanted = None if tables is None else {t.lower() for t in tables}
-    read, left = [], []
+    read: list[tuple[str, str]] = []
+    left: list[tuple[str, str]] = []
     for table in schema.tables.values():
         for column in (c.name for c in table.columns if c.name.lower().endswith("_path")):
             (read if wanted is None or table.name.lower() in wanted else left).append((table.name, column))
@@ -91,8 +93,9 @@ def _documents(conn: apsw.Connection, columns: list[tuple[str, str]]) -> dict[st
     of the tables a step changes are also compared row by row by the values check."""
     out = {}
     for table, column in columns:
-        count, length = conn.execute(f"SELECT count({quote(column)}), total(length({quote(column)})) "
-                                     f"FROM {quote(table)}").fetchone()
+        count, length = one_row(
+            conn, f"SELECT count({quote(column)}), total(length({quote(column)})) FROM {quote(table)}"
+        )
         out[f"{table}.{column}"] = (count, int(length))
     return out
 
@@ -105,9 +108,14 @@ def collect_facts(conn: apsw.Connection, tables=None) -> Facts:
     """
     schema = read_schema(conn)
     read, left = _path_columns(schema, tables)
-    existing = None if tables is None else sorted(schema.table(t).name for t in tables if schema.table(t))
-    return Facts(row_counts(conn, schema), _documents(conn, read), broken_references(conn, existing),
-                 None if tables is None else frozenset(tables), tuple(f"{t}.{c}" for t, c in left))
+    existing = None if tables is None else sorted(found.name for t in tables if (found := schema.table(t)))
+    return Facts(
+        row_counts(conn, schema),
+        _documents(conn, read),
+        broken_references(conn, existing),
+        None if tables is None else frozenset(tables),
+        tuple(f"{t}.{c}" for t, c in left),
+    )
 
 
 def broken_references(conn: apsw.Connection, tables=None, schema: str = "main") -> Counter:
@@ -115,24 +123,35 @@ def broken_references(conn: apsw.Connection, tables=None, schema: str = "main") 
     if tables is None:
         found = conn.execute(f"PRAGMA {schema}.foreign_key_check")
         return Counter((table, parent) for table, _rowid, parent, _fk in found)
-    return Counter((table, parent) for name in tables for table, _rowid, parent, _fk
-                   in conn.execute(f"PRAGMA {schema}.foreign_key_check({quote(name)})"))
+    return Counter(
+        (table, parent)
+        for name in tables
+        for table, _rowid, parent, _fk in conn.execute(f"PRAGMA {schema}.foreign_key_check({quote(name)})")
+    )
 
 
 def _row_count_check(before: Facts, after: Facts) -> Check:
-    problems = tuple(f"{table}: {count} rows before, {after.row_counts.get(table)} after"
-                     for table, count in before.row_counts.items() if after.row_counts.get(table) != count)
+    problems = tuple(
+        f"{table}: {count} rows before, {after.row_counts.get(table)} after"
+        for table, count in before.row_counts.items()
+        if after.row_counts.get(table) != count
+    )
     total = sum(before.row_counts.values())
     return Check("rows", not problems, f"{total} rows in {len(before.row_counts)} tables, all kept", problems)
 
 
 def _documents_check(before: Facts, after: Facts) -> Check:
-    problems = tuple(f"{name}: {before.documents[name][0]} paths before, {after.documents.get(name, (0, 0))[0]} after"
-                     for name in before.documents if after.documents.get(name) != before.documents[name])
+    problems = tuple(
+        f"{name}: {before.documents[name][0]} paths before, {after.documents.get(name, (0, 0))[0]} after"
+        for name in before.documents
+        if after.documents.get(name) != before.documents[name]
+    )
     detail = f"{before.document_count} document paths unchanged"
     if before.documents_not_read:
-        detail += (f" in the changed tables (the {len(before.documents_not_read)} path column(s) of tables "
-                   f"no step changes were not read)")
+        detail += (
+            f" in the changed tables (the {len(before.documents_not_read)} path column(s) of tables "
+            f"no step changes were not read)"
+        )
     return Check("documents", not problems, detail, problems)
 
 
@@ -149,8 +168,9 @@ def _pragma_problems(conn: apsw.Connection, sql: str, prefix: str = "") -> list[
     return [f"{prefix}{row[0]}" for row in conn.execute(sql) if row[0] != "ok"]
 
 
-def _integrity_check(conn: apsw.Connection, touched, counts: dict[str, int], reference: str | None,
-                     whole: bool) -> Check:
+def _integrity_check(
+    conn: apsw.Connection, touched, counts: dict[str, int], reference: str | None, whole: bool
+) -> Check:
     """SQLite's own checks, as far as the changes reach, or of the whole file:
 
     - the whole file: quick_check (every page, every cell, NOT NULL), if `whole`;
@@ -175,16 +195,17 @@ def _integrity_check(conn: apsw.Connection, touched, counts: dict[str, int], ref
         kept = {n.lower() for (n,) in conn.execute(f"SELECT name FROM {reference}.sqlite_master WHERE type = 'table'")}
         original = [t for t in changed if t.lower() in kept]
         for table in original:
-            problems += _pragma_problems(conn, f"PRAGMA {reference}.quick_check({quote(table)})",
-                                         "in the original: ")
+            problems += _pragma_problems(conn, f"PRAGMA {reference}.quick_check({quote(table)})", "in the original: ")
     quick = ["the whole file"] if whole else [f"{len(large)} larger changed table(s)"] if large else []
     quick += [f"the original's {len(original)} changed table(s)"] if original else []
     parts = [f"full check of {', '.join(full)}"] if full else []
     parts += ["quick check of " + " and of ".join(quick)] if quick else []
     detail = ", ".join(parts or ["nothing to check"]) + (": ok" if not problems else ": problems found")
     if not whole:
-        detail += (f"; the rest of the file ({_size(database_bytes(conn))}, over "
-                   f"{_size(WHOLE_FILE_CHECK_BYTES)}) was not checked: --full-check checks it")
+        detail += (
+            f"; the rest of the file ({_size(database_bytes(conn))}, over "
+            f"{_size(WHOLE_FILE_CHECK_BYTES)}) was not checked: --full-check checks it"
+        )
     return Check("integrity", not problems, detail, tuple(problems))
 
 
@@ -213,8 +234,10 @@ def _same_key(conn, reference: str, old: Schema, new: Schema, parent: str, colum
         return before is None  # a parent the original lacked: none of its references resolved before
     names = [c for c in columns if c] or _key(after)
     try:
-        return all(conn.column_metadata(reference, before.name, c) == conn.column_metadata("main", after.name, c)
-                   for c in names)
+        return all(
+            conn.column_metadata(reference, before.name, c) == conn.column_metadata("main", after.name, c)
+            for c in names
+        )
     except apsw.Error:
         return False
 
@@ -225,19 +248,31 @@ def _foreign_key_check(conn: apsw.Connection, before: Facts, after: Facts, refer
     counted = None if before.scope is None else {t.lower() for t in before.scope}
     extra = sorted({t for t, _p in after.broken_references if counted is not None and t.lower() not in counted})
     if extra and reference is not None:  # tables pointing into a changed key: their state before, only if needed
-        there = {n.lower(): n for (n,) in conn.execute(f"SELECT name FROM {reference}.sqlite_master "
-                                                        f"WHERE type = 'table'")}
+        there = {
+            n.lower(): n for (n,) in conn.execute(f"SELECT name FROM {reference}.sqlite_master WHERE type = 'table'")
+        }
         was += broken_references(conn, [there[t.lower()] for t in extra if t.lower() in there], reference)
     new = after.broken_references - was
-    problems = tuple(f"{count} row(s) of {table} now point to a missing {parent}"
-                     for (table, parent), count in sorted(new.items()))
+    problems = tuple(
+        f"{count} row(s) of {table} now point to a missing {parent}" for (table, parent), count in sorted(new.items())
+    )
     old = sum(was.values())
-    fine = "every reference points to an existing row" if after.scope is None else (
-        f"every reference of the {len(after.scope)} changed or dependent table(s) points to an existing row "
-        f"(the other tables' references were not read: their rows and the keys they point to are unchanged)")
-    detail = fine if not old else (
-        f"no reference broken by the upgrade; {old} row(s) already pointed to missing rows "
-        f"before it ({', '.join(sorted({t for t, _p in was}))}) and were left as they were")
+    fine = (
+        "every reference points to an existing row"
+        if after.scope is None
+        else (
+            f"every reference of the {len(after.scope)} changed or dependent table(s) points to an existing row "
+            f"(the other tables' references were not read: their rows and the keys they point to are unchanged)"
+        )
+    )
+    detail = (
+        fine
+        if not old
+        else (
+            f"no reference broken by the upgrade; {old} row(s) already pointed to missing rows "
+            f"before it ({', '.join(sorted({t for t, _p in was}))}) and were left as they were"
+        )
+    )
     return Check("foreign_keys", not new, detail, problems)
 
 
@@ -281,8 +316,10 @@ def _differing_rows(conn, reference: str, before: Table, after: Table, columns: 
     differ = " OR ".join(f"o.{quote(c)} IS NOT n.{quote(c)}" for c in columns) or "0"
     old_id, new_id = _rowid(before), _rowid(after)
     if old_id and new_id:
-        (count,) = conn.execute(f"SELECT count(*) FROM {old} AS o LEFT JOIN {new} AS n ON n.{new_id} = o.{old_id} "
-                                f"WHERE n.{new_id} IS NULL OR {differ}").fetchone()
+        (count,) = conn.execute(
+            f"SELECT count(*) FROM {old} AS o LEFT JOIN {new} AS n ON n.{new_id} = o.{old_id} "
+            f"WHERE n.{new_id} IS NULL OR {differ}"
+        ).fetchone()
         if not count:
             return 0
     key = _key(before)
@@ -291,14 +328,23 @@ def _differing_rows(conn, reference: str, before: Table, after: Table, columns: 
         sql = f"SELECT count(*) FROM (SELECT {cols} FROM {old} EXCEPT SELECT {cols} FROM {new})"
     else:
         join = " AND ".join(f"n.{quote(k)} = o.{quote(k)}" for k in key)
-        sql = (f"SELECT count(*) FROM {old} AS o LEFT JOIN {new} AS n ON {join} "
-               f"WHERE n.{quote(key[0])} IS NULL OR {differ}")
+        sql = (
+            f"SELECT count(*) FROM {old} AS o LEFT JOIN {new} AS n ON {join} "
+            f"WHERE n.{quote(key[0])} IS NULL OR {differ}"
+        )
     return conn.execute(sql).fetchone()[0]
 
 
-def validate(conn: apsw.Connection, before: Facts, expected: Schema, label: str, touched: set[str],
-             reference: str | None = None, progress: Callable[[int, int], None] | None = None,
-             full_check: bool = False) -> list[Check]:
+def validate(
+    conn: apsw.Connection,
+    before: Facts,
+    expected: Schema,
+    label: str,
+    touched: set[str],
+    reference: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    full_check: bool = False,
+) -> list[Check]:
     """Run every check on `conn` (normally inside the upgrade's open transaction).
 
     `reference` names an attached, untouched copy of the original database. `before` tells how far
@@ -310,13 +356,22 @@ def validate(conn: apsw.Connection, before: Facts, expected: Schema, label: str,
     after_scope = _reference_scope(conn, reference, before.scope)
     after = collect_facts(conn, after_scope)
     if before.scope is not None:  # documents are compared over the same tables as before
-        after = Facts(after.row_counts, {k: v for k, v in after.documents.items() if k in before.documents},
-                      after.broken_references, after.scope, after.documents_not_read)
-    checks = [lambda: _row_count_check(before, after), lambda: _values_check(conn, reference, touched),
-              lambda: _documents_check(before, after), lambda: _schema_check(conn, expected, label),
-              lambda: _integrity_check(conn, touched, after.row_counts, reference, whole),
-              lambda: _foreign_key_check(conn, before, after, reference)]
-    done = []
+        after = Facts(
+            after.row_counts,
+            {k: v for k, v in after.documents.items() if k in before.documents},
+            after.broken_references,
+            after.scope,
+            after.documents_not_read,
+        )
+    checks = [
+        lambda: _row_count_check(before, after),
+        lambda: _values_check(conn, reference, touched),
+        lambda: _documents_check(before, after),
+        lambda: _schema_check(conn, expected, label),
+        lambda: _integrity_check(conn, touched, after.row_counts, reference, whole),
+        lambda: _foreign_key_check(conn, before, after, reference),
+    ]
+    done: list[Check] = []
     for check in checks:
         with _ticking(conn, progress, len(done), len(checks)):
             done.append(check())
@@ -333,25 +388,37 @@ _BUDGET = "wems-upgrade list budget"
 ALERT_DAYS = 30  # the app's default alerts.warning_days from g2 to g8
 _WRITES = {apsw.SQLITE_INSERT, apsw.SQLITE_UPDATE, apsw.SQLITE_DELETE}
 #: what an app_checks.sql may not do: end or split the transaction, attach files, change settings
-_FORBIDDEN = {apsw.SQLITE_TRANSACTION, apsw.SQLITE_SAVEPOINT, apsw.SQLITE_ATTACH, apsw.SQLITE_DETACH,
-              apsw.SQLITE_PRAGMA}
+_FORBIDDEN = {
+    apsw.SQLITE_TRANSACTION,
+    apsw.SQLITE_SAVEPOINT,
+    apsw.SQLITE_ATTACH,
+    apsw.SQLITE_DETACH,
+    apsw.SQLITE_PRAGMA,
+}
 
 
 def app_bindings() -> dict[str, object]:
     """The values the app's operations are run with: today, now (as peewee writes them), fresh ids."""
-    return {"today": date.today().isoformat(), "now": datetime.now().isoformat(sep=" "),
-            "alert_days": ALERT_DAYS, "user": "wems-upgrade", "hostname": socket.gethostname(),
-            "process_id": os.getpid(), "lock_id": str(uuid.uuid4()), "employee_id": str(uuid.uuid4()),
-            "external_id": f"WEMS-UPGRADE-{uuid.uuid4().hex[:12]}", "caces_id": str(uuid.uuid4()),
-            "contract_id": str(uuid.uuid4())}
+    return {
+        "today": date.today().isoformat(),
+        "now": datetime.now().isoformat(sep=" "),
+        "alert_days": ALERT_DAYS,
+        "user": "wems-upgrade",
+        "hostname": socket.gethostname(),
+        "process_id": os.getpid(),
+        "lock_id": str(uuid.uuid4()),
+        "employee_id": str(uuid.uuid4()),
+        "external_id": f"WEMS-UPGRADE-{uuid.uuid4().hex[:12]}",
+        "caces_id": str(uuid.uuid4()),
+        "contract_id": str(uuid.uuid4()),
+    }
 
 
 class _OperationFailed(Exception):
     pass
 
 
-def app_operations_check(conn: apsw.Connection, step: Step, bindings: dict | None = None,
-                         whole: bool = True) -> Check:
+def app_operations_check(conn: apsw.Connection, step: Step, bindings: dict | None = None, whole: bool = True) -> Check:
     """Run what the app of `step`'s generation runs at start-up and on its screens, under a
     SAVEPOINT that is rolled back: every write changing a row; every list (a lone SELECT) read to
     its last row, or with `whole` false (a large file, no --full-check) for LIST_STEP_BUDGET steps.
@@ -361,8 +428,11 @@ def app_operations_check(conn: apsw.Connection, step: Step, bindings: dict | Non
     """
     operations = step.app_operations
     if not operations:
-        return Check(APP_OPERATIONS, True, f"none run: wems-upgrade describes no operation of the app for "
-                                           f"{step.label} or an earlier generation")
+        return Check(
+            APP_OPERATIONS,
+            True,
+            f"none run: wems-upgrade describes no operation of the app for {step.label} or an earlier generation",
+        )
     values = app_bindings() | (bindings or {})
     source = f"g{step.app_operations_from}"
     counts, ran, problems, bounded = row_counts(conn), [], [], []
@@ -377,19 +447,33 @@ def app_operations_check(conn: apsw.Connection, step: Step, bindings: dict | Non
         except _OperationFailed as exc:
             problems.append(str(exc))
     if not problems:
-        left = [f"{t}: {n} rows before the operations, {counts.get(t)} after" for t, n in row_counts(conn).items()
-                if counts.get(t) != n]
+        left = [
+            f"{t}: {n} rows before the operations, {counts.get(t)} after"
+            for t, n in row_counts(conn).items()
+            if counts.get(t) != n
+        ]
         new = broken - _broken_in(conn, written)
         problems += [f"the operations left rows behind ({', '.join(left)})"] if left else []
-        problems += [f"{n} row(s) of {t} written by the operations point to a missing {parent}"
-                     for (t, parent), n in sorted(new.items())]
+        problems += [
+            f"{n} row(s) of {t} written by the operations point to a missing {parent}"
+            for (t, parent), n in sorted(new.items())
+        ]
     if problems:
         failed = operations[len(ran)].name if len(ran) < len(operations) else "after the last operation"
-        return Check(APP_OPERATIONS, False, f"{len(ran)} of {len(operations)} of the app's operations ran "
-                                            f"({source}); failed: {failed}", tuple(problems), tuple(ran))
-    return Check(APP_OPERATIONS, True, f"{len(ran)} of {len(operations)} of the app's operations ({source}) "
-                                       f"ran on the upgraded data, then were undone{_bounded_note(bounded, ran)}",
-                 items=tuple(ran))
+        return Check(
+            APP_OPERATIONS,
+            False,
+            f"{len(ran)} of {len(operations)} of the app's operations ran ({source}); failed: {failed}",
+            tuple(problems),
+            tuple(ran),
+        )
+    return Check(
+        APP_OPERATIONS,
+        True,
+        f"{len(ran)} of {len(operations)} of the app's operations ({source}) "
+        f"ran on the upgraded data, then were undone{_bounded_note(bounded, ran)}",
+        items=tuple(ran),
+    )
 
 
 def _bounded_note(bounded: list[str], ran: list[str]) -> str:
@@ -397,13 +481,16 @@ def _bounded_note(bounded: list[str], ran: list[str]) -> str:
     if not bounded:
         return ""
     whole = [name for name in ran if name not in bounded]
-    return (f"; {len(bounded)} list(s) were stopped after {LIST_STEP_BUDGET:,} steps of SQLite, not read to "
-            f"their last row (the file is over {_size(WHOLE_FILE_CHECK_BYTES)}: --full-check reads them "
-            f"whole): {', '.join(bounded)}; run in full: {', '.join(whole) or 'none'}")
+    return (
+        f"; {len(bounded)} list(s) were stopped after {LIST_STEP_BUDGET:,} steps of SQLite, not read to "
+        f"their last row (the file is over {_size(WHOLE_FILE_CHECK_BYTES)}: --full-check reads them "
+        f"whole): {', '.join(bounded)}; run in full: {', '.join(whole) or 'none'}"
+    )
 
 
-def _run_app_operation(conn: apsw.Connection, op: AppOperation, values: dict, written: set[str],
-                       budget: int | None = None) -> bool:
+def _run_app_operation(
+    conn: apsw.Connection, op: AppOperation, values: dict, written: set[str], budget: int | None = None
+) -> bool:
     """Run `op`, adding the tables it wrote to `written`; False if it is a list stopped after `budget` steps."""
     writes: set[str] = set()
 
@@ -413,6 +500,7 @@ def _run_app_operation(conn: apsw.Connection, op: AppOperation, values: dict, wr
         if action in _WRITES and database in ("main", None):
             writes.add(table)
         return apsw.SQLITE_OK
+
     conn.authorizer = authorize
     cursor = conn.cursor()
     before = conn.total_changes()
@@ -461,16 +549,17 @@ def _count(cursor: apsw.Cursor, sql: str, values: dict, budget: int | None) -> i
     """The count `sql` returns; None if it was stopped after `budget` steps (a read-only statement:
     SQLite interrupts it without rolling back the transaction it runs in)."""
     if budget is None:
-        return cursor.execute(sql, values).fetchone()[0]
+        return one_row(cursor, sql, values)[0]
     conn, stopped = cursor.connection, []
     held = conn.in_transaction
 
     def stop() -> bool:
         stopped.append(True)
         return True
+
     conn.set_progress_handler(stop, budget, id=_BUDGET)
     try:
-        return cursor.execute(sql, values).fetchone()[0]
+        return one_row(cursor, sql, values)[0]
     except apsw.InterruptError:
         if not stopped or (held and not conn.in_transaction):
             raise
@@ -488,8 +577,11 @@ def _reason(exc: BaseException) -> str:
 
 
 def _broken_in(conn: apsw.Connection, tables: set[str]) -> Counter:
-    return Counter((table, parent) for name in sorted(tables)
-                   for table, _rowid, parent, _fk in conn.execute(f"PRAGMA main.foreign_key_check({quote(name)})"))
+    return Counter(
+        (table, parent)
+        for name in sorted(tables)
+        for table, _rowid, parent, _fk in conn.execute(f"PRAGMA main.foreign_key_check({quote(name)})")
+    )
 
 
 @contextmanager
@@ -500,10 +592,11 @@ def _ticking(conn: apsw.Connection, progress: Callable[[int, int], None] | None,
         return
     ticks = [0]
 
-    def tick() -> int:
+    def tick() -> bool:
         ticks[0] += 1
         progress(index * TICKS_PER_CHECK + min(TICKS_PER_CHECK - 1, ticks[0]), count * TICKS_PER_CHECK)
-        return 0
+        return False
+
     conn.set_progress_handler(tick, 2_000_000)
     try:
         yield
