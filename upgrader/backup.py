@@ -235,6 +235,19 @@ def create_backup(
         raise
 
 
+def _manifest(installation: Installation, kind: str, details: dict, files: list[dict], counts: dict) -> dict:
+    return {
+        "format": 1,
+        "kind": kind,
+        "created_at": datetime.now(UTC).isoformat(),
+        "upgrader_version": __version__,
+        "installation": str(installation.root),
+        **details,
+        "files": files,
+        "row_counts": counts,
+    }
+
+
 def _fill(
     folder: Path,
     installation: Installation,
@@ -253,16 +266,7 @@ def _fill(
     files += _copy_configs(installation, folder, privacy)
     with closing(apsw.Connection(str(folder / DATABASE_FILE), flags=apsw.SQLITE_OPEN_READONLY)) as conn:
         counts = row_counts(conn)
-    manifest = {
-        "format": 1,
-        "kind": kind,
-        "created_at": datetime.now(UTC).isoformat(),
-        "upgrader_version": __version__,
-        "installation": str(installation.root),
-        **details,
-        "files": files,
-        "row_counts": counts,
-    }
+    manifest = _manifest(installation, kind, details, files, counts)
     write_atomically(
         folder / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"), PRIVATE_FILE
     )
@@ -354,16 +358,7 @@ def fill_pending(
         "sha256": sha256,
     }
     files = [entry] + _copy_configs(installation, pending.folder, pending.privacy)
-    pending.manifest = {
-        "format": 1,
-        "kind": kind,
-        "created_at": datetime.now(UTC).isoformat(),
-        "upgrader_version": __version__,
-        "installation": str(installation.root),
-        **details,
-        "files": files,
-        "row_counts": counts,
-    }
+    pending.manifest = _manifest(installation, kind, details, files, counts)
     text = json.dumps(pending.manifest, indent=2, ensure_ascii=False).encode("utf-8")
     write_atomically(pending.manifest_temp, text, PRIVATE_FILE)
     pending.privacy.apply(pending.manifest_temp)

@@ -382,16 +382,23 @@ def render_sql(plan: Plan, installation: Installation) -> str:
     return "\n".join(lines)
 
 
-def sql_json(plan: Plan, installation: Installation, log_path: Path | None = None) -> dict:
-    """--show-sql --json: the statements per step and operation, and all of them in order."""
+def _json_head(status: str, plan: Plan, installation: Installation) -> dict:
+    """The keys every --json object about a plan starts with."""
     return {
         "wems_upgrade": __version__,
-        "status": "show_sql",
+        "status": status,
         "exit_code": EXIT_OK,
         "installation": str(installation.root),
         "database": str(installation.database),
         "from": {"generation": plan.current.label, "releases": plan.current.releases},
         "to": {"generation": plan.target.label, "releases": plan.target.releases},
+    }
+
+
+def sql_json(plan: Plan, installation: Installation, log_path: Path | None = None) -> dict:
+    """--show-sql --json: the statements per step and operation, and all of them in order."""
+    return {
+        **_json_head("show_sql", plan, installation),
         "steps": [
             {
                 "generation": step.label,
@@ -461,13 +468,7 @@ def _run_json(
 ) -> dict:
     """`outcomes`: what ran on a copy (else the plan's); `recorded`: the app's migrations were recorded."""
     return {
-        "wems_upgrade": __version__,
-        "status": status,
-        "exit_code": EXIT_OK,
-        "installation": str(installation.root),
-        "database": str(installation.database),
-        "from": {"generation": plan.current.label, "releases": plan.current.releases},
-        "to": {"generation": plan.target.label, "releases": plan.target.releases},
+        **_json_head(status, plan, installation),
         "steps": [
             {
                 "generation": step.label,
