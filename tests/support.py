@@ -42,6 +42,18 @@ def is_run_log(path: Path) -> bool:
     return path.parent.name == "logs" and path.name.startswith("wems-upgrade-") and path.suffix == ".log"
 
 
+def leftovers(root: Path) -> list[str]:
+    """wems-upgrade's working files left in an installation (its backups, kept old settings and logs aside)."""
+    return [
+        p.name
+        for p in root.rglob("*")
+        if "wems-upgrade" in p.name
+        and "backups" not in p.parts
+        and not p.name.endswith(".before-wems-upgrade")
+        and not is_run_log(p)
+    ]
+
+
 def query(root: Path, sql: str, params=()) -> list[tuple]:
     with closing(apsw.Connection(str(database(root)), flags=apsw.SQLITE_OPEN_READONLY)) as conn:
         return list(conn.execute(sql, params))

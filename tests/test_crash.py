@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from support import CRASH_POINTS_TRIED, GENERATIONS, content, database, file_digests, is_run_log, query
+from support import CRASH_POINTS_TRIED, GENERATIONS, content, database, file_digests, leftovers, query
 
 from upgrader.backup import verify_backup
 from upgrader.config import read_settings
@@ -105,15 +105,7 @@ def assert_converges(root: Path, upgraded: tuple, original: tuple | None = None)
     result = upgrade(locate(root, environ={}))
     assert result.status in ("upgraded", "up_to_date")
     assert (content(root), settings(root)) == upgraded
-    leftovers = [
-        p.name
-        for p in root.rglob("*")
-        if "wems-upgrade" in p.name
-        and "backups" not in p.parts
-        and not p.name.endswith(".before-wems-upgrade")
-        and not is_run_log(p)
-    ]
-    assert leftovers == []
+    assert leftovers(root) == []
     assert_backups_complete(root, original)
 
 

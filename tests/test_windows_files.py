@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import apsw
 import pytest
-from support import content, database, file_digests, is_run_log
+from support import content, database, file_digests, leftovers
 from winsemantics import WindowsFiles
 
 from upgrader import errors, winfs
@@ -57,17 +57,6 @@ def state(root) -> tuple:
         if not Path(name).as_posix().startswith("data/employee_manager.db")
     }
     return content(root), files
-
-
-def leftovers(root) -> list[str]:
-    return [
-        p.name
-        for p in root.rglob("*")
-        if "wems-upgrade" in p.name
-        and "backups" not in p.parts
-        and not p.name.endswith(".before-wems-upgrade")
-        and not is_run_log(p)
-    ]
 
 
 def run(root) -> int:
