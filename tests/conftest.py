@@ -10,6 +10,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 from support import CRASH_POINTS_TRIED
 
+from upgrader import i18n
 from upgrader.demo import create_installation
 from upgrader.loader import load_catalog
 
@@ -18,6 +19,19 @@ from upgrader.loader import load_catalog
 hypothesis_settings.register_profile("ci", derandomize=True)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
+
+
+# Screens are in the system's language: the suite reads English unless a test asks for French
+# (--lang, or i18n.use), whatever the language of the machine or of the programs it starts.
+if os.name != "nt":
+    os.environ["LC_ALL"] = "C.UTF-8"
+
+
+@pytest.fixture(autouse=True)
+def english_unless_asked(monkeypatch):
+    monkeypatch.setattr(i18n, "system_language", lambda: i18n.DEFAULT)
+    yield
+    i18n.use(i18n.DEFAULT)
 
 
 @pytest.fixture(scope="session")

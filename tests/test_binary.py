@@ -36,6 +36,7 @@ def _sources_newer_than(binary: Path) -> bool:
     sources = [
         *(ROOT / "upgrader").rglob("*.py"),
         *(ROOT / "migrations").rglob("*.*"),
+        *(ROOT / "upgrader" / "locale").rglob("*.mo"),
         ROOT / "build" / "wems-upgrade.spec",
         ROOT / "build" / "exe_metadata.py",
         ROOT / "build" / "wems-upgrade.ico",

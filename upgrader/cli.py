@@ -11,7 +11,7 @@ from pathlib import Path
 
 import apsw
 
-from upgrader import __version__, runlog
+from upgrader import __version__, i18n, runlog
 from upgrader.backup import default_backup_root
 from upgrader.console import Console, StopRequests, how_stopped, protect_streams
 from upgrader.errors import (
@@ -137,6 +137,11 @@ def _parser() -> argparse.ArgumentParser:
     add("--yes", "-y", action="store_true", help="answer yes to every question (for scripts)")
     add("--json", action="store_true", help="print one JSON object with the result instead of text")
     add("--no-color", action="store_true", help="no colours (also: the NO_COLOR environment variable)")
+    add(
+        "--lang",
+        choices=i18n.LANGUAGES,
+        help="the language of the screens: en or fr (default: the system's language); --json is always English",
+    )
     add("--version", action="store_true", help="show versions and exit")
     return parser
 
@@ -180,14 +185,24 @@ def read_sites_file(path: Path) -> list[Path]:
 
 
 def _early_flags(argv: list[str]) -> argparse.Namespace:
-    """--json, --yes and --no-color, read even from a command line the full parser rejects."""
+    """--json, --yes, --no-color and --lang, read even from a command line the full parser rejects."""
     probe = _Parser(add_help=False)
     for flag in ("--json", "--yes", "--no-color"):
         probe.add_argument(flag, action="store_true")
+    probe.add_argument("--lang")
     try:
         return probe.parse_known_args(["--yes" if a == "-y" else a for a in argv])[0]
     except UpgradeError:
-        return argparse.Namespace(json=False, yes=False, no_color=False)
+        return argparse.Namespace(json=False, yes=False, no_color=False, lang=None)
+
+
+def choose_language(flags: argparse.Namespace) -> str:
+    """--lang, else the system's language; always English for --json (scripts read it)."""
+    if flags.json:
+        return i18n.DEFAULT
+    if flags.lang in i18n.LANGUAGES:
+        return flags.lang
+    return i18n.system_language()
 
 
 def sites(args: argparse.Namespace) -> list[Path]:
@@ -455,6 +470,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     protect_streams()
     flags = _early_flags(argv)
+    i18n.use(choose_language(flags))
+    i18n.translate_argparse()
     console = Console(no_color=flags.no_color, quiet=flags.json)
     code = EXIT_STOPPED
     try:

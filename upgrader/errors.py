@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from upgrader.i18n import N_, Text, english, localize
+
 #: Exit codes, documented in --help and README.md.
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -21,20 +23,20 @@ EXIT_STOPPED = 12
 EXIT_UNFINISHED = 13
 
 EXIT_CODES = {
-    EXIT_OK: "success: upgraded, or already up to date (nothing to do)",
-    EXIT_INTERNAL: "unexpected error (a bug); nothing was changed",
-    EXIT_USAGE: "bad command line, or stopped at a question (nothing was changed)",
-    EXIT_BAD_INSTALLATION: "refused: no usable database (missing, empty, not a database, damaged)",
-    EXIT_UNKNOWN_SCHEMA: "refused: the database's structure is not one wems-upgrade knows (changed by hand?)",
-    EXIT_NEWER_DATABASE: "refused: the database is newer than the requested version or than this upgrader",
-    EXIT_IN_USE: "refused: the database is in use (Wareflow EMS is open, or another upgrade runs)",
-    EXIT_ROLLED_BACK: "failed: the upgrade went wrong and was undone; the installation is as it was",
-    EXIT_BAD_CONFIG: "refused: the configuration file cannot be read or breaks the app's rules",
-    EXIT_BAD_BACKUP: "refused: the backup is damaged, changed, or not a wems-upgrade backup",
-    EXIT_NO_ROOM: "refused: not enough free disk space, or a folder cannot be written",
-    EXIT_SOME_SITES: "several installations: at least one was not upgraded (see the summary table)",
-    EXIT_STOPPED: "stopped by Ctrl+C, Ctrl+Break or the window being closed (the message says if anything changed)",
-    EXIT_UNFINISHED: "half done: some files are new, some old; run wems-upgrade again to finish or undo it",
+    EXIT_OK: N_("success: upgraded, or already up to date (nothing to do)"),
+    EXIT_INTERNAL: N_("unexpected error (a bug); nothing was changed"),
+    EXIT_USAGE: N_("bad command line, or stopped at a question (nothing was changed)"),
+    EXIT_BAD_INSTALLATION: N_("refused: no usable database (missing, empty, not a database, damaged)"),
+    EXIT_UNKNOWN_SCHEMA: N_("refused: the database's structure is not one wems-upgrade knows (changed by hand?)"),
+    EXIT_NEWER_DATABASE: N_("refused: the database is newer than the requested version or than this upgrader"),
+    EXIT_IN_USE: N_("refused: the database is in use (Wareflow EMS is open, or another upgrade runs)"),
+    EXIT_ROLLED_BACK: N_("failed: the upgrade went wrong and was undone; the installation is as it was"),
+    EXIT_BAD_CONFIG: N_("refused: the configuration file cannot be read or breaks the app's rules"),
+    EXIT_BAD_BACKUP: N_("refused: the backup is damaged, changed, or not a wems-upgrade backup"),
+    EXIT_NO_ROOM: N_("refused: not enough free disk space, or a folder cannot be written"),
+    EXIT_SOME_SITES: N_("several installations: at least one was not upgraded (see the summary table)"),
+    EXIT_STOPPED: N_("stopped by Ctrl+C, Ctrl+Break or the window being closed (the message says if anything changed)"),
+    EXIT_UNFINISHED: N_("half done: some files are new, some old; run wems-upgrade again to finish or undo it"),
 }
 
 
@@ -61,7 +63,7 @@ class UpgradeError(Exception):
     exit_code = EXIT_INTERNAL
     status = "error"
     reference = "unexpected-error"
-    advice = "Nothing was changed. Please send the log file to support."
+    advice = N_("Nothing was changed. Please send the log file to support.")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -69,15 +71,32 @@ class UpgradeError(Exception):
             cls.reference = kebab_case(cls.__name__)
 
     def __init__(
-        self, message: str, details: list[str] | None = None, advice: str | None = None, reference: str | None = None
+        self,
+        message: str | Text,
+        details: list[str | Text] | list[str] | None = None,
+        advice: str | Text | None = None,
+        reference: str | None = None,
     ):
-        super().__init__(message)
-        self.message = message
-        self.details = list(details or [])
+        """`message`, `details` and `advice` stay in English (`--json`, the log); `shown()` translates."""
+        super().__init__(english(message))
+        self.message = english(message)
+        self.details = [english(d) for d in details or []]
+        self._texts: tuple[str | Text, list, str | Text | None] = (message, list(details or []), advice)
         if advice:
-            self.advice = advice
+            self.advice = english(advice)
         if reference:
             self.reference = reference
+
+    @property
+    def text(self) -> Text:
+        """The message as a Text, to put inside another message (translated with it)."""
+        message = self._texts[0]
+        return message if isinstance(message, Text) else Text(message)
+
+    def shown(self) -> tuple[str, list[str], str]:
+        """(message, details, advice) in the user's language."""
+        message, details, advice = self._texts
+        return localize(message), [localize(d) for d in details], localize(advice or type(self).advice)
 
 
 class MalformedMigrations(UpgradeError, ValueError):
@@ -85,7 +104,7 @@ class MalformedMigrations(UpgradeError, ValueError):
     a bug of this build of wems-upgrade, never of the installation. Found before anything is read."""
 
     reference = "malformed-migrations"
-    advice = (
+    advice = N_(
         "Nothing was changed. This build of wems-upgrade carries broken migrations: "
         "please send this message and the log to support."
     )
@@ -95,14 +114,14 @@ class UsageError(UpgradeError):
     exit_code = EXIT_USAGE
     reference = "usage"
     status = "usage"
-    advice = "Run wems-upgrade --help to see the options."
+    advice = N_("Run wems-upgrade --help to see the options.")
 
 
 class BadInstallation(UpgradeError):
     exit_code = EXIT_BAD_INSTALLATION
     reference = "no-usable-database"
     status = "refused"
-    advice = (
+    advice = N_(
         "Nothing was changed. Check that --data-dir points at the Wareflow EMS folder "
         "(the one holding data/employee_manager.db)."
     )
@@ -112,7 +131,7 @@ class UnknownSchema(UpgradeError):
     exit_code = EXIT_UNKNOWN_SCHEMA
     reference = "unknown-structure"
     status = "refused"
-    advice = (
+    advice = N_(
         "Nothing was changed. The database was probably changed by hand. Send this report "
         "to support; do not try to fix the database yourself."
     )
@@ -128,21 +147,21 @@ class NewerDatabase(UpgradeError):
     exit_code = EXIT_NEWER_DATABASE
     reference = "newer-database"
     status = "refused"
-    advice = "Nothing was changed. Use the newest wems-upgrade, or keep this version of Wareflow EMS."
+    advice = N_("Nothing was changed. Use the newest wems-upgrade, or keep this version of Wareflow EMS.")
 
 
 class DatabaseInUse(UpgradeError):
     exit_code = EXIT_IN_USE
     reference = "database-in-use"
     status = "refused"
-    advice = "Nothing was changed. Close Wareflow EMS on every computer, then run wems-upgrade again."
+    advice = N_("Nothing was changed. Close Wareflow EMS on every computer, then run wems-upgrade again.")
 
 
 class UpgradeFailed(UpgradeError):
     exit_code = EXIT_ROLLED_BACK
     reference = "upgrade-failed"
     status = "rolled_back"
-    advice = "The upgrade was undone: your installation is exactly as it was. Please send the log to support."
+    advice = N_("The upgrade was undone: your installation is exactly as it was. Please send the log to support.")
 
 
 class Unfinished(UpgradeError):
@@ -152,14 +171,14 @@ class Unfinished(UpgradeError):
     exit_code = EXIT_UNFINISHED
     reference = "unfinished"
     status = "unfinished"
-    advice = "Run wems-upgrade again: it finishes or undoes the change. Do not start Wareflow EMS before."
+    advice = N_("Run wems-upgrade again: it finishes or undoes the change. Do not start Wareflow EMS before.")
 
 
 class BadConfig(UpgradeError):
     exit_code = EXIT_BAD_CONFIG
     reference = "bad-settings"
     status = "refused"
-    advice = (
+    advice = N_(
         "Nothing was changed. Correct the configuration file at the place shown (or rename it "
         "to let Wareflow EMS use its defaults), then run wems-upgrade again."
     )
@@ -169,14 +188,14 @@ class BadBackup(UpgradeError):
     exit_code = EXIT_BAD_BACKUP
     reference = "bad-backup"
     status = "refused"
-    advice = "Nothing was changed. Choose another backup (wems-upgrade --list-backups)."
+    advice = N_("Nothing was changed. Choose another backup (wems-upgrade --list-backups).")
 
 
 class NoRoom(UpgradeError):
     exit_code = EXIT_NO_ROOM
     reference = "no-room"
     status = "refused"
-    advice = (
+    advice = N_(
         "Nothing was changed. Free some disk space or make the folder writable "
         "(or choose another place for backups with --backup-dir), then run wems-upgrade again."
     )
@@ -188,7 +207,7 @@ class Stopped(UpgradeError):
     exit_code = EXIT_STOPPED
     reference = "stopped"
     status = "stopped"
-    advice = "Nothing was changed: the installation is as it was."
+    advice = N_("Nothing was changed: the installation is as it was.")
 
 
 class DamagedDatabase(BadInstallation):

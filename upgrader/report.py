@@ -17,6 +17,7 @@ from upgrader.backup import Backup
 from upgrader.config import ConfigPlan, flatten
 from upgrader.errors import EXIT_OK, UpgradeError
 from upgrader.executor import Outcome
+from upgrader.i18n import _
 from upgrader.installation import Installation
 from upgrader.loader import Step
 from upgrader.locks import AppLock
@@ -279,12 +280,13 @@ def render_result(result: UpgradeResult) -> str:
 
 
 def render_error(error: UpgradeError, log_path: Path | None = None) -> str:
-    word = {"refused": "REFUSED: ", "rolled_back": "FAILED: ", "usage": "USAGE: ", "stopped": ""}.get(
-        error.status, "ERROR: "
+    word = {"refused": _("REFUSED: "), "rolled_back": _("FAILED: "), "usage": _("USAGE: "), "stopped": ""}.get(
+        error.status, _("ERROR: ")
     )
-    lines = [f"{word}{error.message}"] + [f"  - {d}" for d in error.details] + [error.advice]
+    message, details, advice = error.shown()
+    lines = [f"{word}{message}"] + [f"  - {d}" for d in details] + [advice]
     if log_path:
-        lines.append(f"Details for support: {log_path}")
+        lines.append(_("Details for support: {log}").format(log=log_path))
     return "\n".join(lines)
 
 
