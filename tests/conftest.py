@@ -25,6 +25,9 @@ if os.environ.get("CI"):
 # (--lang, or i18n.use), whatever the language of the machine or of the programs it starts.
 if os.name != "nt":
     os.environ["LC_ALL"] = "C.UTF-8"
+# Never the network: the update check of every run, here or in a program the suite starts, asks a
+# port where nothing listens (tests/test_updates.py serves a feed of its own).
+os.environ["WEMS_UPGRADE_RELEASES_FEED"] = "http://127.0.0.1:9/releases"
 
 
 @pytest.fixture(autouse=True)

@@ -142,7 +142,7 @@ def test_json_and_exit_codes_never_change_with_the_language(install, capsys):
         found.pop("log")
         objects.append((code, found))
     assert objects[0] == objects[1]
-    assert objects[0][1]["error"]["message"].startswith("The database")
+    assert "is not a SQLite database" in objects[0][1]["error"]["message"]
 
 
 def test_the_log_stays_english_for_support(install, capsys):
