@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import locale
+import os
 import subprocess
 import sys
 from contextlib import closing
@@ -59,10 +60,11 @@ def text_encoding() -> str:
     return locale.getencoding() if sys.platform == "win32" else "utf-8"
 
 
-def run(binary: Path, *args: str) -> subprocess.CompletedProcess:
+def run(binary: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run the executable; stdout decoded strictly (as UTF-8 with --json, which always is), stderr
-    leniently (only its words are checked)."""
-    done = subprocess.run([str(binary), *args], capture_output=True, timeout=300)
+    leniently (only its words are checked). `env`: variables added to the environment."""
+    environ = {**os.environ, **env} if env else None
+    done = subprocess.run([str(binary), *args], capture_output=True, timeout=300, env=environ)
     stdout = done.stdout.decode("utf-8" if "--json" in args else text_encoding()).replace("\r\n", "\n")
     stderr = done.stderr.decode(text_encoding(), errors="replace").replace("\r\n", "\n")
     return subprocess.CompletedProcess(done.args, done.returncode, stdout, stderr)
@@ -93,6 +95,26 @@ def test_the_binary_dry_run_changes_nothing(binary, install):
     done = run(binary, "--dry-run", "--data-dir", str(root))
     assert done.returncode == 0 and "DRY RUN" in done.stdout
     assert file_digests(root) == before
+
+
+def test_the_binary_speaks_french(binary, install):
+    """--lang fr: the catalogue is embedded; the pipe still gets the ANSI code page on Windows."""
+    root = install(2, name="Entrepôt")
+    before = file_digests(root)
+    dry = run(binary, "--dry-run", "--lang", "fr", "--data-dir", str(root))
+    assert dry.returncode == 0 and "SIMULATION" in dry.stdout and "DRY RUN" not in dry.stdout
+    assert file_digests(root) == before
+    done = run(binary, "--yes", "--lang", "fr", "--data-dir", str(root))
+    assert done.returncode == 0 and "relancer Wareflow EMS" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="Windows reads its display language, not LANG")
+def test_the_binary_follows_a_french_system(binary, install):
+    root = install(2)
+    french = run(binary, "--dry-run", "--data-dir", str(root), env={"LC_ALL": "", "LANG": "fr_FR.UTF-8"})
+    assert french.returncode == 0 and "SIMULATION" in french.stdout
+    scripted = run(binary, "--dry-run", "--json", "--data-dir", str(root), env={"LANG": "fr_FR.UTF-8"})
+    assert json.loads(scripted.stdout)["status"] == "dry_run"
 
 
 def test_the_binary_lists_and_restores_backups(binary, install):
