@@ -17,11 +17,13 @@ import yaml
 from upgrader.effective import FLAT_KEYS as NOT_READ_FLAT_KEYS
 from upgrader.effective import SECTIONS, Rules, effective, leaves, rules_for
 from upgrader.errors import BadConfig
+from upgrader.i18n import N_, T, Text, _
 from upgrader.paths import migrations_dir
 
 MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 100
 MAX_WHOLE = 1_000_000
+TOO_LONG = T("a number far too long to be a setting")
 _JSON_TOKEN = re.compile(r'("(?:[^"\\]|\\.)*")(\s*:)?|[{}\[\]]')
 _LONG_NUMBER = re.compile(r"-?\d{4000,}")
 FLAT_KEYS = {"alert_thresholds_days", "lock_timeout_minutes", "export_filename_template", "log_level"}
@@ -39,31 +41,46 @@ OTHER_SETTINGS_FILES = ("config/backup_config.json", "config/alert_settings.json
 SETTINGS_FILES = ("config.yaml", "config.yml", "config.json") + OTHER_SETTINGS_FILES
 NOT_READ_KEY = "not_read_before_wems_upgrade"
 
-HEADER = """\
-# Wareflow EMS configuration
-# Converted by wems-upgrade from {source}; the original is kept as {retired}.
-# Lines starting with # are comments. Indent with spaces, never tabs.
-"""
-NEW_HEADER = """\
-# Wareflow EMS configuration
-# Written by wems-upgrade: the settings the previous release ran on, where the latest differs.
-# Lines starting with # are comments. Indent with spaces, never tabs.
-"""
-NOT_READ_HEADER = "\n# NOT READ BEFORE THIS UPGRADE: kept here as comments, not used.\n"
-EMPTY_SETTINGS = "\n# No settings of its own: Wareflow EMS uses its defaults.\n{}\n"
+# The comments written into config.yaml, each line in the user's language (translated when the
+# file is written, see _comment); the settings themselves (keys, values) never change with it.
+# Nothing reads these comments back: a file is recognised by its settings, never by its text.
+TITLE = N_("Wareflow EMS configuration")
+SYNTAX = N_("Lines starting with # are comments. Indent with spaces, never tabs.")
+HEADER = (TITLE, N_("Converted by wems-upgrade from {source}; the original is kept as {retired}."), SYNTAX)
+NEW_HEADER = (
+    TITLE,
+    N_("Written by wems-upgrade: the settings the previous release ran on, where the latest differs."),
+    SYNTAX,
+)
+NOT_READ_HEADER = N_("NOT READ BEFORE THIS UPGRADE: kept here as comments, not used.")
+EMPTY_SETTINGS = N_("No settings of its own: Wareflow EMS uses its defaults.")
 SECTION_COMMENTS = {
-    "alerts": "# ALERTS: when expiring CACES, medical visits and trainings are flagged",
-    "lock": "# LOCK: stops two people from changing the database at the same time",
-    "organization": "# ORGANIZATION: the choices offered in the employee forms",
+    "alerts": N_("ALERTS: when expiring CACES, medical visits and trainings are flagged"),
+    "lock": N_("LOCK: stops two people from changing the database at the same time"),
+    "organization": N_("ORGANIZATION: the choices offered in the employee forms"),
 }
 KEY_COMMENTS = {
-    ("alerts", "critical_days"): "Critical alert when the expiry is this many days away or less",
-    ("alerts", "warning_days"): "Warning when the expiry is this many days away or less",
-    ("lock", "timeout_minutes"): "A lock not refreshed for this many minutes is considered abandoned",
-    ("lock", "heartbeat_interval_seconds"): "How often a running app refreshes its lock, in seconds",
-    ("organization", "roles"): "Job roles",
-    ("organization", "workspaces"): "Work areas of the warehouse",
+    ("alerts", "critical_days"): N_("Critical alert when the expiry is this many days away or less"),
+    ("alerts", "warning_days"): N_("Warning when the expiry is this many days away or less"),
+    ("lock", "timeout_minutes"): N_("A lock not refreshed for this many minutes is considered abandoned"),
+    ("lock", "heartbeat_interval_seconds"): N_("How often a running app refreshes its lock, in seconds"),
+    ("organization", "roles"): N_("Job roles"),
+    ("organization", "workspaces"): N_("Work areas of the warehouse"),
 }
+
+
+def _comment(text: str | Text, indent: int = 0) -> str:
+    """YAML comment lines for `text`, translated now: every line starts with '# ', so no translation
+    (even one that breaks a line) can turn into a setting."""
+    shown = str(text) if isinstance(text, Text) else _(text)
+    return "".join(f"{' ' * indent}# {line}\n" for line in shown.splitlines() or [""])
+
+
+def _either(names: list[str] | tuple[str, ...]) -> str | Text:
+    """`a`, `a or b`, `a or b or c`, in the user's language."""
+    if len(names) == 1:
+        return names[0]
+    return T("{first} or {last}", first=_either(names[:-1]), last=names[-1])
 
 
 @dataclass(frozen=True)
@@ -72,7 +89,7 @@ class Converter:
     source: str
     target: str
     from_generation: int
-    description: str
+    description: Text  # the converter's DESCRIPTION, shown in the user's language
     module: ModuleType = field(compare=False, repr=False)
     file: str = MAIN_FILE
 
@@ -83,19 +100,27 @@ class NotRead:
 
     key: str
     value: object
-    why: str
+    why: str | Text
     leaves: tuple[tuple[str, str], ...]
 
     @property
-    def hint(self) -> str:
-        section = self.leaves[0][0]
+    def hint(self) -> Text:
+        section, keys = self.leaves[0][0], [key for _s, key in self.leaves]
         if "." in self.key:
-            return f"under {section}:"
-        return f"under {section}: as " + " and ".join(key for _s, key in self.leaves)
+            return T("under {section}:", section=section)
+        if len(keys) == 1:
+            return T("under {section}: as {key}", section=section, key=keys[0])
+        return T("under {section}: as {first} and {last}", section=section, first=", ".join(keys[:-1]), last=keys[-1])
 
     def as_comment(self) -> str:
+        """The value, commented out, under a line saying why (in the user's language)."""
         line = f"# {self.key.split('.')[-1]}: {json.dumps(self.value, ensure_ascii=False)}"
-        return f"# Not read by Wareflow EMS before this upgrade ({self.why}); uncomment {self.hint} to use it\n{line}\n"
+        why = T(
+            "Not read by Wareflow EMS before this upgrade ({why}); uncomment {hint} to use it",
+            why=self.why,
+            hint=self.hint,
+        )
+        return f"{_comment(why)}{line}\n"
 
 
 @dataclass(frozen=True)
@@ -123,7 +148,7 @@ class ConfigPlan:
     effective_before: dict = field(default_factory=dict)
     not_read: tuple[NotRead, ...] = ()
     explicit: tuple[Explicit, ...] = ()
-    releases: str = ""
+    releases: str | Text = ""  # the old releases, as the user reads them (Rules.releases)
 
     @property
     def changes(self) -> bool:
@@ -141,9 +166,17 @@ class ConfigPlan:
 # --- reading -----------------------------------------------------------------------------
 
 
-def _error(path: Path, line: int, column: int, problem: str) -> BadConfig:
+def _error(path: Path, line: int, column: int, problem: str | Text, more: list[str | Text] | None = None) -> BadConfig:
+    """The refusal of a settings file at a line and column; `more`: further problems, before the file."""
     return BadConfig(
-        f"The settings file {path.name} cannot be used: line {line}, column {column}: {problem}.", [f"file: {path}"]
+        T(
+            "The settings file {name} cannot be used: line {line}, column {column}: {problem}.",
+            name=path.name,
+            line=line,
+            column=column,
+            problem=problem,
+        ),
+        [*(more or []), T("file: {path}", path=path)],
     )
 
 
@@ -159,22 +192,26 @@ def _decode(path: Path) -> str:
             path,
             1,
             1,
-            f"it is {len(data) // 1024} KB, far more than any settings file (the limit is {MAX_BYTES // 1024} KB)",
+            T(
+                "it is {size} KB, far more than any settings file (the limit is {limit} KB)",
+                size=len(data) // 1024,
+                limit=MAX_BYTES // 1024,
+            ),
         )
     if data.startswith(b"\xef\xbb\xbf"):
-        raise _error(path, 1, 1, "it starts with an invisible byte-order mark (BOM); save it as 'UTF-8' without BOM")
+        raise _error(path, 1, 1, T("it starts with an invisible byte-order mark (BOM); save it as 'UTF-8' without BOM"))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line, column = _position(data[: exc.start].decode("utf-8", "replace"), exc.start)
-        raise _error(path, line, column, "it is not UTF-8 text (save it as UTF-8)") from None
+        raise _error(path, line, column, T("it is not UTF-8 text (save it as UTF-8)")) from None
     if not text.strip():
-        raise _error(path, 1, 1, "it is empty")
+        raise _error(path, 1, 1, T("it is empty"))
     return text
 
 
 def _no_constants(name: str):
-    raise ValueError(f"{name} is not a number JSON allows")
+    raise ValueError(T("{name} is not a number JSON allows", name=name))
 
 
 def _nested_too_deep(path: Path, line: int, column: int) -> BadConfig:
@@ -182,7 +219,7 @@ def _nested_too_deep(path: Path, line: int, column: int) -> BadConfig:
         path,
         line,
         column,
-        f"the settings are nested more than {MAX_DEPTH} levels deep, far more than any settings file",
+        T("the settings are nested more than {depth} levels deep, far more than any settings file", depth=MAX_DEPTH),
     )
 
 
@@ -191,14 +228,18 @@ def _twice(path: Path, line: int, column: int, key, first: int) -> BadConfig:
         path,
         line,
         column,
-        f"the setting {key!r} is written twice (also on line {first}); "
-        "Wareflow EMS would silently use only the last one: keep one",
+        T(
+            "the setting {key} is written twice (also on line {first}); "
+            "Wareflow EMS would silently use only the last one: keep one",
+            key=repr(key),
+            first=first,
+        ),
     )
 
 
 def _too_long(path: Path, text: str, match: re.Match | None) -> BadConfig:
     where = _position(text, match.start()) if match else (1, 1)
-    return _error(path, *where, "a number far too long to be a setting")
+    return _error(path, *where, TOO_LONG)
 
 
 def _load_json(path: Path, text: str) -> dict:
@@ -211,7 +252,7 @@ def _load_json(path: Path, text: str) -> dict:
     except ValueError as exc:
         if match := _LONG_NUMBER.search(text):
             raise _too_long(path, text, match) from None
-        raise _error(path, 1, 1, str(exc)) from None
+        raise _error(path, 1, 1, exc.args[0] if exc.args and isinstance(exc.args[0], Text) else str(exc)) from None
     _check_json_structure(path, text)
     return settings
 
@@ -243,9 +284,11 @@ def _load_yaml(path: Path, text: str):
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = exc.problem or str(exc)
+        problem = exc.problem or str(exc)  # PyYAML's own words, in English
         if "'\\t'" in problem:
-            problem = "a tab character; YAML files must be indented with spaces only"
+            raise _error(
+                path, line, column, T("a tab character; YAML files must be indented with spaces only")
+            ) from None
         raise _error(path, line, column, problem) from None
     except yaml.YAMLError as exc:
         raise _error(path, 1, 1, str(exc)) from None
@@ -259,7 +302,7 @@ def _check_yaml_events(path: Path, text: str) -> None:
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise _error(
-                path, line, column, "it uses YAML anchors or aliases (& and *), which a settings file never needs"
+                path, line, column, T("it uses YAML anchors or aliases (& and *), which a settings file never needs")
             )
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
@@ -301,9 +344,9 @@ def _check_scalar(path: Path, constructor, node) -> None:
     except (ValueError, OverflowError) as exc:
         mark = node.start_mark
         problem = (
-            "a number far too long to be a setting"
+            TOO_LONG
             if node.tag.endswith(":int")
-            else f"the value {node.value[:40]!r} cannot be read ({exc})"
+            else T("the value {value} cannot be read ({reason})", value=repr(node.value[:40]), reason=exc)
         )
         raise _error(path, mark.line + 1, mark.column + 1, problem) from None
 
@@ -317,7 +360,7 @@ def read_settings(path: Path) -> tuple[str, dict, str]:
     text = _decode(path)
     settings = _load_json(path, text) if path.suffix == ".json" else _load_yaml(path, text)
     if not isinstance(settings, dict):
-        raise _error(path, 1, 1, "it must hold named settings (a mapping), not a single value or a list")
+        raise _error(path, 1, 1, T("it must hold named settings (a mapping), not a single value or a list"))
     if path.suffix != ".json":
         return "yaml", settings, text
     flat = (bool(FLAT_KEYS & settings.keys()) or "roles" in settings) and not NESTED_SECTIONS & settings.keys()
@@ -332,40 +375,55 @@ def _get(settings: dict, section: str, key: str):
     return part.get(key) if isinstance(part, dict) else None
 
 
-def problems(settings: dict) -> list[tuple[tuple[str, str], str]]:
+def problems(settings: dict) -> list[tuple[tuple[str, str], Text]]:
     """The app's own rules: positive whole numbers, critical <= warning, non-empty lists of text."""
     out = []
     for section, key in POSITIVE:
         value = _get(settings, section, key)
+        name = f"{section}.{key}"
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
-            out.append(((section, key), f"{section}.{key} must be a whole number above 0, not {_short(value)}"))
-        elif isinstance(value, int) and value > MAX_WHOLE:
             out.append(
-                ((section, key), f"{section}.{key} must be a whole number from 1 to {MAX_WHOLE}, not {_short(value)}")
+                (
+                    (section, key),
+                    T("{name} must be a whole number above 0, not {value}", name=name, value=_short(value)),
+                )
             )
+        elif isinstance(value, int) and value > MAX_WHOLE:
+            problem = T(
+                "{name} must be a whole number from 1 to {most}, not {value}",
+                name=name,
+                most=MAX_WHOLE,
+                value=_short(value),
+            )
+            out.append(((section, key), problem))
     critical, warning = _get(settings, "alerts", "critical_days"), _get(settings, "alerts", "warning_days")
     if isinstance(critical, int) and isinstance(warning, int) and critical > warning:
-        out.append(
-            (
-                ("alerts", "critical_days"),
-                f"alerts.critical_days ({critical}) must not be more than alerts.warning_days ({warning})",
-            )
+        problem = T(
+            "alerts.critical_days ({critical}) must not be more than alerts.warning_days ({warning})",
+            critical=critical,
+            warning=warning,
         )
+        out.append((("alerts", "critical_days"), problem))
     for section, key in NAME_LISTS:
         value = _get(settings, section, key)
         if value is not None and (
             not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value)
         ):
-            out.append(((section, key), f"{section}.{key} must be a non-empty list of names"))
+            out.append(((section, key), T("{name} must be a non-empty list of names", name=f"{section}.{key}")))
     for section in NESTED_SECTIONS:
         if section in settings and not isinstance(settings[section], dict):
-            out.append(((section, ""), f"{section} must be a section of settings, not {settings[section]!r}"))
+            problem = T(
+                "{name} must be a section of settings, not {value}", name=section, value=repr(settings[section])
+            )
+            out.append(((section, ""), problem))
     return out
 
 
-def _short(value) -> str:
+def _short(value) -> str | Text:
     text = repr(value)
-    return text if len(text) <= 40 else f"{text[:20]}...({len(text)} characters)"
+    if len(text) <= 40:
+        return text
+    return T("{start}...({n} characters)", start=text[:20], n=len(text))  # always more than 40
 
 
 def _locate(text: str, keys: list[str]) -> tuple[int, int]:
@@ -385,9 +443,8 @@ def validate(path: Path, text: str, settings: dict, origin: dict[tuple[str, str]
     if found:
         (where, message) = found[0]
         line, column = _locate(text, origin.get(where, [k for k in where if k]))
-        error = _error(path, line, column, message)
-        error.details[:0] = [m for _w, m in found[1:]]
-        raise error
+        more: list[str | Text] = [m for _w, m in found[1:]]
+        raise _error(path, line, column, message, more)
 
 
 # --- converting and writing ------------------------------------------------------------------
@@ -408,7 +465,7 @@ def load_converters(folder: Path | None = None) -> list[Converter]:
                 module.SOURCE,
                 module.TARGET,
                 module.FROM_GENERATION,
-                module.DESCRIPTION,
+                Text(module.DESCRIPTION),
                 module,
                 getattr(module, "FILE", MAIN_FILE),
             )
@@ -443,19 +500,24 @@ def render_yaml(
 ) -> str:
     """The app's commented layout, with the user's values and keys in the user's order, then the
     values the old release did not read, as comments."""
-    parts = [HEADER.format(source=source, retired=retired or source + RETIRED_SUFFIX) if source else NEW_HEADER]
+    if source:
+        title, converted, syntax = HEADER
+        converted_from = Text(converted, source=source, retired=retired or source + RETIRED_SUFFIX)
+        parts = [_comment(title), _comment(converted_from), _comment(syntax)]
+    else:
+        parts = [_comment(line) for line in NEW_HEADER]
     if not settings:
-        parts.append(EMPTY_SETTINGS)
+        parts.append("\n" + _comment(EMPTY_SETTINGS) + "{}\n")
     for key, value in settings.items():
         if key in SECTION_COMMENTS and isinstance(value, dict) and value:
-            parts.append(f"\n{SECTION_COMMENTS[key]}\n{key}:\n")
+            parts.append(f"\n{_comment(SECTION_COMMENTS[key])}{key}:\n")
             for sub, subvalue in value.items():
                 comment = KEY_COMMENTS.get((key, sub))
-                parts.append((f"  # {comment}\n" if comment else "") + _dump({sub: subvalue}, 2))
+                parts.append((_comment(comment, 2) if comment else "") + _dump({sub: subvalue}, 2))
         else:
             parts.append("\n" + _dump({key: value}))
     if not_read:
-        parts.append(NOT_READ_HEADER + "".join(item.as_comment() for item in not_read))
+        parts.append("\n" + _comment(NOT_READ_HEADER) + "".join(item.as_comment() for item in not_read))
     return "".join(parts)
 
 
@@ -490,12 +552,12 @@ def _set_aside(settings: dict, rules: Rules, name: str | None) -> tuple[dict, tu
     read_file, kept, aside = rules.reads_file(name), {}, []
     for key, value in settings.items():
         if key in NOT_READ_FLAT_KEYS:
-            aside.append(NotRead(key, value, "flat key of the early template", NOT_READ_FLAT_KEYS[key]))
+            aside.append(NotRead(key, value, T("flat key of the early template"), NOT_READ_FLAT_KEYS[key]))
         elif key in SECTIONS and not read_file and isinstance(value, dict):
             why = (
-                f"these releases read {' or '.join(rules.reads)}"
+                T("these releases read {files}", files=_either(rules.reads))
                 if rules.reads
-                else "these releases read no settings file"
+                else T("these releases read no settings file")
             )
             aside += [NotRead(f"{key}.{sub}", subvalue, why, ((key, sub),)) for sub, subvalue in value.items()]
         else:
@@ -559,8 +621,11 @@ def plan_config(
     text = render_yaml(after, source.name if source else None, retired.name if retired else "", aside)
     if yaml.safe_load(text) != after:
         raise BadConfig(
-            f"The settings of {(source or new_path).name} cannot be written as YAML without changing them.",
-            advice="Nothing was changed. Please send the settings file to support.",
+            T(
+                "The settings of {name} cannot be written as YAML without changing them.",
+                name=(source or new_path).name,
+            ),
+            advice=T("Nothing was changed. Please send the settings file to support."),
         )
     return ConfigPlan(source, shape, settings, after, tuple(used), new_path, text, retired, not_read=aside, **common)
 

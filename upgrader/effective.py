@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 
 from upgrader.errors import MalformedMigrations
+from upgrader.i18n import T, Text
 from upgrader.paths import migrations_dir
 
 SECTIONS = ("alerts", "lock", "organization")
@@ -28,7 +29,7 @@ class Rules:
 
     first: int
     last: int
-    releases: str
+    releases: Text  # the file's `releases`, shown in the user's language
     reads: tuple[str, ...]
     defaults: dict
 
@@ -36,20 +37,30 @@ class Rules:
         return name in self.reads
 
 
+def _malformed(path: Path, problem: str | Text) -> MalformedMigrations:
+    return MalformedMigrations(
+        T(
+            "The migrations folder is malformed: {folder}: {reason}",
+            folder=f"config/effective/{path.name}",
+            reason=problem,
+        )
+    )
+
+
 def _rules(path: Path) -> Rules:
-    where = f"The migrations folder is malformed: config/effective/{path.name}"
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
-            raise MalformedMigrations(f"{where}: not a mapping")
+            raise _malformed(path, T("not a mapping"))
         if data.get("flat_keys_read"):
-            raise MalformedMigrations(f"{where}: a release that reads flat keys is not supported")
+            raise _malformed(path, T("a release that reads flat keys is not supported"))
         span = data["generations"]
-        return Rules(span["from"], span["to"], data["releases"], tuple(data["reads"]), data["defaults"])
+        releases = Text(data["releases"])  # translated by the catalogue (build/catalogs.py extracts it)
+        return Rules(span["from"], span["to"], releases, tuple(data["reads"]), data["defaults"])
     except KeyError as exc:
-        raise MalformedMigrations(f"{where}: lacks {exc}") from exc
+        raise _malformed(path, T("lacks {key}", key=exc)) from exc
     except (yaml.YAMLError, TypeError) as exc:
-        raise MalformedMigrations(f"{where}: {type(exc).__name__}: {exc}") from exc
+        raise _malformed(path, f"{type(exc).__name__}: {exc}") from exc
 
 
 @lru_cache(maxsize=4)
