@@ -142,7 +142,7 @@ def windows_language() -> str:
     """The language of the Windows user interface (GetUserDefaultUILanguage)."""
     import ctypes
 
-    langid = ctypes.windll.kernel32.GetUserDefaultUILanguage()  # type: ignore[attr-defined]
+    langid = ctypes.windll.kernel32.GetUserDefaultUILanguage()  # type: ignore[attr-defined,unused-ignore]
     return WINDOWS_LANGUAGES.get(langid & 0x3FF, DEFAULT)
 
 
