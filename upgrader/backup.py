@@ -27,6 +27,7 @@ import apsw
 from upgrader import __version__
 from upgrader.config import SETTINGS_FILES
 from upgrader.errors import BadBackup, DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed, damaged_database
+from upgrader.i18n import N_, T, Text
 from upgrader.installation import Installation
 from upgrader.journal import INCOMPLETE_MARKER, write_atomically
 from upgrader.locks import hold_file_lock, is_abandoned
@@ -50,9 +51,12 @@ FULL_CHECK_LIMIT = 64 * 1024 * 1024
 MANIFEST_TEMP = f"{MANIFEST}.wems-upgrade-new"
 UNRETIRED_VFS = "wems-unretired"
 OUR_FOLDER = re.compile(r"^before_(upgrade|restore)\w*_\d{8}-\d{6}(_\d{1,2})?$")
-INTERRUPTED = "incomplete: a run was stopped while making it (no manifest); the next upgrade removes it"
-IN_PROGRESS = "incomplete: another wems-upgrade is making it right now"
-NO_MANIFEST = "incomplete, or not made by wems-upgrade: it has no manifest; it is never used or removed automatically"
+#: Why a folder of ours is not a backup (English, as --json lists it; shown with i18n.localize()).
+INTERRUPTED = N_("incomplete: a run was stopped while making it (no manifest); the next upgrade removes it")
+IN_PROGRESS = N_("incomplete: another wems-upgrade is making it right now")
+NO_MANIFEST = N_(
+    "incomplete, or not made by wems-upgrade: it has no manifest; it is never used or removed automatically"
+)
 OPTIONAL_TEXT = (
     "kind",
     "installation",
@@ -155,7 +159,7 @@ def _new_folder(root: Path, kind: str) -> Path:
             return folder
         except FileExistsError:
             continue
-    raise UpgradeFailed(f"Could not create a backup folder in {root}.")
+    raise UpgradeFailed(T("Could not create a backup folder in {folder}.", folder=root))
 
 
 class _Privacy:
@@ -261,7 +265,7 @@ def _fill(
     state = database_state(installation.database)
     copy_database(source, folder / DATABASE_FILE, progress, journal_mode="delete")
     if database_state(installation.database) != state:
-        raise DatabaseInUse("The database changed while it was being backed up: Wareflow EMS is probably open.")
+        raise DatabaseInUse(T("The database changed while it was being backed up: Wareflow EMS is probably open."))
     files = [_file_entry(folder, DATABASE_FILE, "database", installation.database, installation.root, privacy)]
     files += _copy_configs(installation, folder, privacy)
     with closing(apsw.Connection(str(folder / DATABASE_FILE), flags=apsw.SQLITE_OPEN_READONLY)) as conn:
@@ -334,7 +338,9 @@ def copy_into(
     fsync_path(pending.database)
     sha256 = sha256 or read
     if read != sha256 or sha256_file(pending.database) != sha256:
-        raise NoRoom(f"The backup of the database in {pending.folder} is not the same file; is the disk full?")
+        raise NoRoom(
+            T("The backup of the database in {folder} is not the same file; is the disk full?", folder=pending.folder)
+        )
     pending.privacy.apply(pending.database)
     return sha256
 
@@ -428,19 +434,23 @@ def read_manifest(folder: Path) -> dict:
     try:
         manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise BadBackup(f"{folder} is not a wems-upgrade backup (no {MANIFEST}).") from None
+        raise BadBackup(
+            T("{folder} is not a wems-upgrade backup (no {manifest}).", folder=folder, manifest=MANIFEST)
+        ) from None
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise BadBackup(f"The manifest of {folder} is damaged: {exc}.") from None
+        raise BadBackup(T("The manifest of {folder} is damaged: {reason}.", folder=folder, reason=exc)) from None
     except OSError as exc:
-        raise BadBackup(f"The manifest of {folder} cannot be read ({exc.strerror or exc}).") from None
+        raise BadBackup(
+            T("The manifest of {folder} cannot be read ({reason}).", folder=folder, reason=exc.strerror or exc)
+        ) from None
     if not isinstance(manifest, dict) or manifest.get("format") != 1 or not _valid_files(manifest.get("files")):
-        raise BadBackup(f"{folder} does not hold a backup this wems-upgrade can read.")
+        raise BadBackup(T("{folder} does not hold a backup this wems-upgrade can read.", folder=folder))
     if (
         not _is_counts(manifest.get("row_counts"))
         or not isinstance(manifest.get("created_at"), str)
         or any(not isinstance(manifest.get(key, ""), str) for key in OPTIONAL_TEXT)
     ):
-        raise BadBackup(f"The manifest of {folder} is incomplete or holds values of the wrong kind.")
+        raise BadBackup(T("The manifest of {folder} is incomplete or holds values of the wrong kind.", folder=folder))
     return manifest
 
 
@@ -450,11 +460,14 @@ def _refuse_a_file(path: Path) -> None:
         return
     if (path.parent / MANIFEST).is_file():
         raise BadBackup(
-            f"{path} is a file, not a backup folder.",
-            advice=f'Nothing was changed. Give the backup\'s folder: --restore "{path.parent}" '
-            "(wems-upgrade --list-backups shows them).",
+            T("{path} is a file, not a backup folder.", path=path),
+            advice=T(
+                'Nothing was changed. Give the backup\'s folder: --restore "{folder}" '
+                "(wems-upgrade --list-backups shows them).",
+                folder=path.parent,
+            ),
         )
-    raise BadBackup(f"{path} is a file, not a backup folder.")
+    raise BadBackup(T("{path} is a file, not a backup folder.", path=path))
 
 
 def _is_count(value) -> bool:
@@ -492,19 +505,19 @@ def verify_backup(folder: Path, *, rehash: bool = True) -> Backup:
     `rehash=False` right after writing: the digests were just computed from the written files.
     """
     manifest = read_manifest(folder)
-    problems = []
+    problems: list[str | Text] = []
     for entry in manifest["files"]:
         path = folder / entry["name"]
         if (Path(entry["name"]).name != entry["name"] and entry["name"] not in SETTINGS_FILES) or not path.is_file():
-            problems.append(f"{entry['name']} is missing")
+            problems.append(T("{file} is missing", file=entry["name"]))
         elif path.stat().st_size != entry["size"] or (
             rehash and sha256_file(path, entry.get("role") == "database") != entry["sha256"]
         ):
-            problems.append(f"{entry['name']} has been changed or damaged since the backup was made")
+            problems.append(T("{file} has been changed or damaged since the backup was made", file=entry["name"]))
     if not any(e.get("role") == "database" for e in manifest["files"]):
-        problems.append("the backup holds no database")
+        problems.append(T("the backup holds no database"))
     if problems:
-        raise BadBackup(f"The backup {folder} cannot be trusted:", problems)
+        raise BadBackup(T("The backup {folder} cannot be trusted:", folder=folder), problems)
     _check_database(folder / DATABASE_FILE, manifest)
     return Backup(folder, manifest)
 
@@ -515,11 +528,14 @@ def _check_database(path: Path, manifest: dict) -> None:
             problems = _database_problems(conn, path.stat().st_size)
             counts = None if problems else row_counts(conn)
     except (apsw.Error, UpgradeError) as exc:
-        raise BadBackup(f"The database in {path.parent} cannot be read: {exc}") from exc
+        reason = exc.text if isinstance(exc, UpgradeError) else exc
+        raise BadBackup(
+            T("The database in {folder} cannot be read: {reason}", folder=path.parent, reason=reason)
+        ) from exc
     if problems:
-        raise BadBackup(f"The database in {path.parent} is damaged:", problems[:10])
+        raise BadBackup(T("The database in {folder} is damaged:", folder=path.parent), problems[:10])
     if counts != manifest.get("row_counts"):
-        raise BadBackup(f"The database in {path.parent} does not hold the rows its manifest lists.")
+        raise BadBackup(T("The database in {folder} does not hold the rows its manifest lists.", folder=path.parent))
 
 
 def list_backups(root: Path) -> list[Backup | tuple[Path, str]]:

@@ -6,6 +6,7 @@ import argparse
 import logging
 import shutil
 import sys
+import textwrap
 from contextlib import closing
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from upgrader.errors import (
     UsageError,
     stopped,
 )
+from upgrader.i18n import T, _, english
 from upgrader.installation import CONFIG_NAMES, locate
 from upgrader.journal import journal_path
 from upgrader.loader import load_catalog
@@ -48,6 +50,7 @@ from upgrader.report import (
 from upgrader.restore import restore
 from upgrader.snapshot import open_database
 from upgrader.status import Backups, find_backups, installation_status
+from upgrader.updates import UpdateCheck
 from upgrader.upgrade import Preview, UpgradeResult, upgrade
 
 log = logging.getLogger(__name__)
@@ -60,16 +63,55 @@ class _Parser(argparse.ArgumentParser):
     """Command-line mistakes become a UsageError, reported like any other stop (as JSON with --json)."""
 
     def error(self, message: str):
-        raise UsageError(f"{message[:1].upper()}{message[1:]}.")
+        """argparse's own text, already in the user's language: a sentence in English; French keeps
+        its lowercase after the heading's colon ("UTILISATION : arguments non reconnus : -x.")."""
+        if i18n.language() == i18n.DEFAULT:
+            message = f"{message[:1].upper()}{message[1:]}"
+        raise UsageError(f"{message}.")
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """argparse's help, never cutting a word at its hyphen ("wems-" / "upgrade", "--data-" / "dir")."""
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return _wrap(" ".join(text.split(" ")), width)
+
+
+def _wrap(text: str, width: int, indent: str = "", hanging: str = "") -> list[str]:
+    """Lines of at most `width` characters, cut at spaces only (a no-break space holds "défaut :")."""
+    return textwrap.wrap(
+        text,
+        width,
+        initial_indent=indent,
+        subsequent_indent=hanging,
+        break_on_hyphens=False,
+        break_long_words=False,
+    )
+
+
+def _help_width() -> int:
+    """The width argparse gives the help: the terminal's, less 2."""
+    return max(shutil.get_terminal_size().columns - 2, 40)
+
+
+def exit_codes_text(width: int = 78) -> str:
+    """The --help epilog: every exit code and what it means, in the user's language."""
+    lines = [_("exit codes:")]
+    for code, text in EXIT_CODES.items():
+        lines += _wrap(_(text), width, f"  {code:>2}  ", " " * 6)
+    return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
-    codes = "\n".join(f"  {code:>2}  {text}" for code, text in EXIT_CODES.items())
+    """The command line, its help in the user's language (built after i18n.use)."""
+    width = _help_width()
     parser = _Parser(
         prog="wems-upgrade",
-        description="Upgrade a Wareflow EMS installation to the newest release, all or nothing.",
-        epilog=f"exit codes:\n{codes}",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="\n".join(
+            _wrap(_("Upgrade a Wareflow EMS installation to the newest release, all or nothing."), width)
+        ),
+        epilog=exit_codes_text(width),
+        formatter_class=_HelpFormatter,
     )
     add = parser.add_argument
     add(
@@ -77,32 +119,36 @@ def _parser() -> argparse.ArgumentParser:
         nargs="?",
         type=Path,
         metavar="DIR",
-        help="the Wareflow EMS folder, as with --data-dir (a folder dropped onto wems-upgrade.exe lands here)",
+        help=_("the Wareflow EMS folder, as with --data-dir (a folder dropped onto wems-upgrade.exe lands here)"),
     )
     add(
         "--data-dir",
         type=Path,
         action="append",
         metavar="DIR",
-        help="a Wareflow EMS folder (default: the current folder); repeat it for several installations",
+        help=_("a Wareflow EMS folder (default: the current folder); repeat it for several installations"),
     )
     add(
         "--sites-file",
         type=Path,
         metavar="FILE",
-        help="a text file listing installation folders, one per line (# starts a comment)",
+        help=_("a text file listing installation folders, one per line (# starts a comment)"),
     )
     add(
         "--to-version",
         metavar="VERSION",
-        help="upgrade to this release (e.g. 2.1.4) or generation (e.g. g7); default: the latest",
+        help=_("upgrade to this release (e.g. 2.1.4) or generation (e.g. g7); default: the latest"),
     )
-    add("--dry-run", action="store_true", help="run the whole upgrade on a temporary copy and report; change nothing")
-    add("--status", action="store_true", help="show what the installation is and what an upgrade would do")
+    add(
+        "--dry-run",
+        action="store_true",
+        help=_("run the whole upgrade on a temporary copy and report; change nothing"),
+    )
+    add("--status", action="store_true", help=_("show what the installation is and what an upgrade would do"))
     add(
         "--show-sql",
         action="store_true",
-        help="print the exact SQL the upgrade would run, step by step (with --json: as lists); change nothing",
+        help=_("print the exact SQL the upgrade would run, step by step (with --json: as lists); change nothing"),
     )
     add(
         "--demo",
@@ -110,50 +156,68 @@ def _parser() -> argparse.ArgumentParser:
         const=Path("wems-demo"),
         type=Path,
         metavar="DIR",
-        help="create a demo installation of the oldest release in DIR (default: ./wems-demo) and "
-        "upgrade it without asking",
+        help=_(
+            "create a demo installation of the oldest release in DIR (default: ./wems-demo) and "
+            "upgrade it without asking"
+        ),
     )
-    add("--backup-dir", type=Path, metavar="DIR", help="where to keep backups (default: the installation's backups)")
-    add("--no-backup", action="store_true", help="upgrade without a backup first (asks for confirmation)")
+    add(
+        "--backup-dir",
+        type=Path,
+        metavar="DIR",
+        help=_("where to keep backups (default: the installation's backups)"),
+    )
+    add("--no-backup", action="store_true", help=_("upgrade without a backup first (asks for confirmation)"))
     add(
         "--full-check",
         action="store_true",
-        help="check the whole database file, even above 256 MB (about 1.5 s more per GB); by default "
-        "a large file is checked where the upgrade changed it",
+        help=_(
+            "check the whole database file, even above 256 MB (about 1.5 s more per GB); by default "
+            "a large file is checked where the upgrade changed it"
+        ),
     )
     add(
         "--restore",
         nargs="?",
         const="",
         metavar="BACKUP",
-        help="put the installation back as BACKUP holds it (asks which one if not given)",
+        help=_("put the installation back as BACKUP holds it (asks which one if not given)"),
     )
     add(
         "--from-other-installation",
         action="store_true",
-        help="with --restore: accept a backup made from another installation folder",
+        help=_("with --restore: accept a backup made from another installation folder"),
     )
-    add("--list-backups", action="store_true", help="list the backups and exit")
-    add("--yes", "-y", action="store_true", help="answer yes to every question (for scripts)")
-    add("--json", action="store_true", help="print one JSON object with the result instead of text")
-    add("--no-color", action="store_true", help="no colours (also: the NO_COLOR environment variable)")
+    add("--list-backups", action="store_true", help=_("list the backups and exit"))
+    add("--yes", "-y", action="store_true", help=_("answer yes to every question (for scripts)"))
+    add("--json", action="store_true", help=_("print one JSON object with the result instead of text"))
+    add("--no-color", action="store_true", help=_("no colours (also: the NO_COLOR environment variable)"))
+    add(
+        "--no-update-check",
+        action="store_true",
+        help=_("do not ask whether a newer wems-upgrade is published"),
+    )
     add(
         "--lang",
         choices=i18n.LANGUAGES,
-        help="the language of the screens: en or fr (default: the system's language); --json is always English",
+        help=_("the language of the screens: en or fr (default: the system's language); --json is always English"),
     )
-    add("--version", action="store_true", help="show versions and exit")
+    add("--version", action="store_true", help=_("show versions and exit"))
     return parser
 
 
 def version_text() -> str:
     catalog = load_catalog()
     latest = catalog.latest
-    return (
-        f"wems-upgrade {__version__}\n"
-        f"targets Wareflow EMS {latest.last_release} (schema {latest.label})\n"
-        f"SQLite {apsw.sqlite_lib_version()} (apsw {apsw.apsw_version()})\n"
-        f"migrations sha256 {catalog.digest}"
+    return "\n".join(
+        (
+            f"wems-upgrade {__version__}",
+            _("targets Wareflow EMS {release} (schema {label})").format(
+                release=latest.last_release, label=latest.label
+            ),
+            f"SQLite {apsw.sqlite_lib_version()} (apsw {apsw.apsw_version()})",
+            _("migrations sha256 {digest}").format(digest=catalog.digest),
+        )
     )
 
 
@@ -163,11 +227,14 @@ def make_demo(folder: Path, console: Console) -> Path:
 
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         if not (folder / DEMO_MARKER).exists():
-            raise UsageError(f"{folder} exists and is not a wems-upgrade demo; choose another folder.")
+            raise UsageError(T("{folder} exists and is not a wems-upgrade demo; choose another folder.", folder=folder))
         shutil.rmtree(folder)
     create_installation(folder, DEMO_GENERATION)
     (folder / DEMO_MARKER).write_text("Demo installation made by wems-upgrade --demo.\n", encoding="utf-8")
-    console.say(f"Created a demo installation of the oldest Wareflow EMS release in {folder.resolve()}\n")
+    console.say(
+        _("Created a demo installation of the oldest Wareflow EMS release in {folder}").format(folder=folder.resolve())
+        + "\n"
+    )
     return folder
 
 
@@ -175,12 +242,14 @@ def read_sites_file(path: Path) -> list[Path]:
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except OSError as exc:
-        raise UsageError(f"The sites file {path} cannot be read ({exc.strerror or exc}).") from exc
+        raise UsageError(
+            T("The sites file {path} cannot be read ({reason}).", path=path, reason=exc.strerror or exc)
+        ) from exc
     except UnicodeDecodeError:
-        raise UsageError(f"The sites file {path} is not UTF-8 text: save it as UTF-8.") from None
+        raise UsageError(T("The sites file {path} is not UTF-8 text: save it as UTF-8.", path=path)) from None
     entries = [line.split("#", 1)[0].strip() for line in lines]
     if any("\0" in entry for entry in entries):
-        raise UsageError(f"The sites file {path} holds an invisible NUL character: save it as UTF-8 text.")
+        raise UsageError(T("The sites file {path} holds an invisible NUL character: save it as UTF-8 text.", path=path))
     return [(path.parent / entry) for entry in entries if entry]
 
 
@@ -218,13 +287,13 @@ def sites(args: argparse.Namespace) -> list[Path]:
 def choose_backup(backups: Backups, console: Console) -> Path:
     usable = backups.usable
     if not usable:
-        raise UsageError("There is no backup to restore.")
+        raise UsageError(T("There is no backup to restore."))
     if not console.interactive:
-        raise UsageError("Name the backup to restore: --restore <folder> (see --list-backups).")
+        raise UsageError(T("Name the backup to restore: --restore <folder> (see --list-backups)."))
     console.say(render_backups(Backups(usable, [])))
-    answer = console.ask(f"Which backup do you want to restore? [1-{len(usable)}]")
+    answer = console.ask(_("Which backup do you want to restore? [1-{last}]").format(last=len(usable)))
     if not answer.isdigit() or not 1 <= int(answer) <= len(usable):
-        raise UsageError("No backup chosen. Nothing was changed.")
+        raise UsageError(T("No backup chosen. Nothing was changed."))
     return usable[int(answer) - 1].folder
 
 
@@ -232,7 +301,12 @@ def run_restore(args: argparse.Namespace, folder: Path, console: Console) -> dic
     installation = locate(folder)
     root = args.backup_dir or default_backup_root(installation)
     chosen = Path(args.restore) if args.restore else choose_backup(find_backups(root), console)
-    console.confirm(f"Replace the database and settings of {installation.root} with the backup {chosen}?", args.yes)
+    console.confirm(
+        _("Replace the database and settings of {installation} with the backup {backup}?").format(
+            installation=installation.root, backup=chosen
+        ),
+        args.yes,
+    )
     result = restore(installation, chosen, args.backup_dir, other_installation=args.from_other_installation)
     console.say(render_restore(result))
     return {
@@ -262,14 +336,16 @@ def run_upgrade(args: argparse.Namespace, folder: Path, console: Console) -> Upg
         console.say(render_plan(preview) + "\n")
         shown.append(True)
         question = (
-            "Upgrade this installation now? A backup is kept first."
+            _("Upgrade this installation now? A backup is kept first.")
             if preview.space.backup_size
-            else "Upgrade this installation now, WITHOUT a backup?"
+            else _("Upgrade this installation now, WITHOUT a backup?")
         )
         console.confirm(question, args.yes)
 
     if args.no_backup and not args.dry_run:
-        console.confirm("Upgrade WITHOUT a backup? If anything goes wrong later, there will be no way back.", args.yes)
+        console.confirm(
+            _("Upgrade WITHOUT a backup? If anything goes wrong later, there will be no way back."), args.yes
+        )
     bars = console.progress()
     try:
         result = upgrade(
@@ -366,12 +442,12 @@ def run_one(args: argparse.Namespace, folder: Path, console: Console) -> tuple[i
         return error.exit_code, error_json(error, folder, log_path), error.message
     except Exception as exc:
         log.exception("unexpected error")
-        unexpected = UpgradeError(f"wems-upgrade met an unexpected problem ({type(exc).__name__}).")
+        unexpected = UpgradeError(T("wems-upgrade met an unexpected problem ({kind}).", kind=type(exc).__name__))
         console.warn(render_error(unexpected, log_path))
         return EXIT_INTERNAL, error_json(unexpected, folder, log_path), unexpected.message
     except KeyboardInterrupt as exc:
         interrupted = stopped(how_stopped(exc), half_done=_maybe_half_done(folder, before))
-        log.warning("stopped by %s: %s", how_stopped(exc), interrupted.advice)
+        log.warning("stopped by %s: %s", english(how_stopped(exc)), interrupted.advice)
         console.warn(render_error(interrupted, log_path))
         return interrupted.exit_code, error_json(interrupted, folder, log_path), interrupted.message
     finally:
@@ -418,8 +494,19 @@ def _run(args: argparse.Namespace, console: Console) -> tuple[int, dict | None]:
         return error.exit_code, error_json(error, None)
     if len(folders) > 1:
         return run_sites(args, folders, console)
+    check = None if args.json or args.no_update_check else UpdateCheck(__version__).start()
     code, obj, _summary = run_one(args, folders[0], console)
+    show_update(check, console)
     return code, {**obj, "exit_code": code}
+
+
+def show_update(check: UpdateCheck | None, console: Console) -> None:
+    """The last lines of a run on one installation: a newer wems-upgrade, if the check found one in time."""
+    newer = check.result() if check else None
+    if newer:
+        from upgrader.report import render_update
+
+        console.say(render_update(newer))
 
 
 def _refuse_combinations(args: argparse.Namespace) -> None:
@@ -436,15 +523,22 @@ def _refuse_combinations(args: argparse.Namespace) -> None:
     ]
     if args.show_sql and chosen:
         raise UsageError(
-            f"--show-sql cannot be combined with {chosen[0]}: it only prints the SQL an upgrade "
-            "would run. Nothing was changed."
+            T(
+                "--show-sql cannot be combined with {flag}: it only prints the SQL an upgrade "
+                "would run. Nothing was changed.",
+                flag=chosen[0],
+            )
         )
     if args.dry_run and args.restore is not None:
-        raise UsageError("--dry-run cannot be combined with --restore: a restore has no dry run. Nothing was changed.")
+        raise UsageError(
+            T("--dry-run cannot be combined with --restore: a restore has no dry run. Nothing was changed.")
+        )
     if args.to_version and args.restore is not None:
         raise UsageError(
-            "--to-version cannot be combined with --restore: a restore puts back the version the "
-            "backup holds. Nothing was changed."
+            T(
+                "--to-version cannot be combined with --restore: a restore puts back the version the "
+                "backup holds. Nothing was changed."
+            )
         )
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
-from upgrader.i18n import N_, Text, english, localize
+from upgrader.i18n import N_, T, Text, english, localize
 
 #: Exit codes, documented in --help and README.md.
 EXIT_OK = 0
@@ -73,7 +74,7 @@ class UpgradeError(Exception):
     def __init__(
         self,
         message: str | Text,
-        details: list[str | Text] | list[str] | None = None,
+        details: Sequence[str | Text] | None = None,
         advice: str | Text | None = None,
         reference: str | None = None,
     ):
@@ -225,22 +226,26 @@ class StoppedHalfDone(Stopped):
 def damaged_database(path, problems: list[str]) -> BadInstallation:
     """The installation's own database fails SQLite's check: its fault, not a backup's."""
     return DamagedDatabase(
-        f"The database {path} is damaged: SQLite's own check finds problems in it.",
+        T("The database {path} is damaged: SQLite's own check finds problems in it.", path=path),
         problems[:10],
-        advice="Nothing was changed. Do not let Wareflow EMS keep writing to it. Put back a backup made "
-        "before the damage (wems-upgrade --list-backups, then --restore), or send this report "
-        "and the log to support.",
+        advice=T(
+            "Nothing was changed. Do not let Wareflow EMS keep writing to it. Put back a backup made "
+            "before the damage (wems-upgrade --list-backups, then --restore), or send this report "
+            "and the log to support."
+        ),
     )
 
 
-def stopped(how: str, *, half_done: bool = False, working: bool = True) -> Stopped:
+def stopped(how: str | Text, *, half_done: bool = False, working: bool = True) -> Stopped:
     """The stop in words: whether an installation may be left half-changed, and what to do."""
     if half_done:
         return StoppedHalfDone(
-            f"Stopped by {how} while the installation's files were being replaced.",
-            advice="Run wems-upgrade again: it finishes or undoes the interrupted change. "
-            "Do not start Wareflow EMS before.",
+            T("Stopped by {how} while the installation's files were being replaced.", how=how),
+            advice=T(
+                "Run wems-upgrade again: it finishes or undoes the interrupted change. "
+                "Do not start Wareflow EMS before."
+            ),
         )
     if not working:
-        return Stopped(f"Stopped by {how}.", advice="No installation was being changed at that moment.")
-    return Stopped(f"Stopped by {how}.")
+        return Stopped(T("Stopped by {how}.", how=how), advice=T("No installation was being changed at that moment."))
+    return Stopped(T("Stopped by {how}.", how=how))

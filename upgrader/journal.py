@@ -33,6 +33,7 @@ from pathlib import Path
 import apsw
 
 from upgrader.errors import DatabaseInUse, Unfinished, UpgradeFailed
+from upgrader.i18n import N_, T
 from upgrader.snapshot import fsync_path, remove_quietly
 from upgrader.winfs import copy, is_sharing_violation, link, replace, retrying, unlink
 
@@ -187,10 +188,18 @@ class FileSwap:
         """The true state after an undo that stopped half-way: still all old (leftovers only), or a mix."""
         if not any(status(r) == PLACED for r in self.replacements):
             return UpgradeFailed(
-                f"The upgrade was undone, but some of its temporary files could not be removed yet ({exc}).",
-                advice="Your installation is as it was. The next run of wems-upgrade removes the leftovers.",
+                T(
+                    "The upgrade was undone, but some of its temporary files could not be removed yet ({reason}).",
+                    reason=exc,
+                ),
+                advice=T("Your installation is as it was. The next run of wems-upgrade removes the leftovers."),
             )
-        return Unfinished(f"The files could be neither all replaced nor all put back ({exc}): some are new, some old.")
+        return Unfinished(
+            T(
+                "The files could be neither all replaced nor all put back ({reason}): some are new, some old.",
+                reason=exc,
+            )
+        )
 
 
 def status(r: Replacement) -> str:
@@ -337,11 +346,12 @@ def roll_back_hot_journal(db: Path) -> None:
             conn.close()
 
 
-FINISHED = "An interrupted upgrade was finished: its new files had all been written before it stopped."
-UNDONE_MESSAGE = "An interrupted upgrade was undone: its files were put back as they were before it."
-NOTHING = "An interrupted upgrade had changed nothing; its temporary files were removed."
-COMMITTED = "An interrupted upgrade had already finished; its leftover files were removed."
-DROPPED = "An interrupted upgrade that could no longer be finished was dropped."
+#: What recover() settled, in words: English (the log, tests), shown translated with i18n.localize().
+FINISHED = N_("An interrupted upgrade was finished: its new files had all been written before it stopped.")
+UNDONE_MESSAGE = N_("An interrupted upgrade was undone: its files were put back as they were before it.")
+NOTHING = N_("An interrupted upgrade had changed nothing; its temporary files were removed.")
+COMMITTED = N_("An interrupted upgrade had already finished; its leftover files were removed.")
+DROPPED = N_("An interrupted upgrade that could no longer be finished was dropped.")
 
 
 class Unfinishable(Unfinished):
@@ -364,10 +374,14 @@ def _settle(replacements: list[Replacement], temps: list[str]) -> str:
             log.warning("finishing the interrupted upgrade failed (%s): undoing it", exc)
     if not _can_undo(replacements):
         raise Unfinishable(
-            "An interrupted upgrade cannot be finished: these files changed after it "
-            "stopped, so wems-upgrade leaves everything as it is:",
+            T(
+                "An interrupted upgrade cannot be finished: these files changed after it "
+                "stopped, so wems-upgrade leaves everything as it is:"
+            ),
             _changed_files(replacements),
-            advice="Put the installation back with wems-upgrade --restore <backup>, or send this message to support.",
+            advice=T(
+                "Put the installation back with wems-upgrade --restore <backup>, or send this message to support."
+            ),
         )
     undo(replacements)
     remove_logged(*temps)
@@ -422,12 +436,19 @@ def _keep_for_good(replacements: list[Replacement]) -> None:
 
 def _stuck(exc: OSError) -> DatabaseInUse | Unfinished:
     """The error of a recovery that could not move a file: the journal stays for the next run."""
-    message = f"An interrupted upgrade could not be finished nor undone yet ({exc})."
-    advice = "Nothing more was changed. Run wems-upgrade again; do not start Wareflow EMS before."
     if isinstance(exc, PermissionError) or is_sharing_violation(exc):
         return DatabaseInUse(
-            message + " Another program has the file open.",
-            advice="Close Wareflow EMS (and any program showing these files) on every "
-            "computer, then run wems-upgrade again; do not start Wareflow EMS before.",
+            T(
+                "An interrupted upgrade could not be finished nor undone yet ({reason}). "
+                "Another program has the file open.",
+                reason=exc,
+            ),
+            advice=T(
+                "Close Wareflow EMS (and any program showing these files) on every "
+                "computer, then run wems-upgrade again; do not start Wareflow EMS before."
+            ),
         )
-    return Unfinished(message, advice=advice)
+    return Unfinished(
+        T("An interrupted upgrade could not be finished nor undone yet ({reason}).", reason=exc),
+        advice=T("Nothing more was changed. Run wems-upgrade again; do not start Wareflow EMS before."),
+    )

@@ -13,6 +13,7 @@ from pathlib import Path
 import apsw
 
 from upgrader.errors import DatabaseInUse, NoRoom
+from upgrader.i18n import T, Text
 from upgrader.schema import has_table
 
 DEFAULT_LOCK_TIMEOUT_MINUTES = 2
@@ -26,13 +27,26 @@ class AppLock:
     app_version: str | None
     last_heartbeat: datetime
 
-    def describe(self) -> str:
-        who = f"{self.username} on " if self.username else ""
-        version = f" (Wareflow EMS {self.app_version})" if self.app_version else ""
-        return (
-            f"{who}computer {self.hostname}, process {self.process_id}{version}, "
-            f"last seen {self.last_heartbeat:%Y-%m-%d %H:%M}"
-        )
+    def describe(self) -> Text:
+        """Who holds the lock, in words (a Text: English in the log, translated on the screen)."""
+        seen = f"{self.last_heartbeat:%Y-%m-%d %H:%M}"
+        place = dict(computer=self.hostname, process=self.process_id, seen=seen)
+        if self.username and self.app_version:
+            return T(
+                "{user} on computer {computer}, process {process} (Wareflow EMS {version}), last seen {seen}",
+                user=self.username,
+                version=self.app_version,
+                **place,
+            )
+        if self.username:
+            return T("{user} on computer {computer}, process {process}, last seen {seen}", user=self.username, **place)
+        if self.app_version:
+            return T(
+                "computer {computer}, process {process} (Wareflow EMS {version}), last seen {seen}",
+                version=self.app_version,
+                **place,
+            )
+        return T("computer {computer}, process {process}, last seen {seen}", **place)
 
 
 def _parse_time(value) -> datetime | None:
@@ -59,7 +73,7 @@ def check_app_closed(
     locks = app_locks(conn)
     fresh = [lock for lock in locks if lock.last_heartbeat > now - timedelta(minutes=timeout_minutes)]
     if fresh:
-        raise DatabaseInUse("Wareflow EMS is open on this database:", [lock.describe() for lock in fresh])
+        raise DatabaseInUse(T("Wareflow EMS is open on this database:"), [lock.describe() for lock in fresh])
     return locks
 
 
@@ -82,7 +96,7 @@ def hold_file_lock(path: Path) -> Iterator[None]:
     """Create `path` and hold an OS lock on it until the block ends; the file itself stays."""
     with open(path, "a+b") as handle:
         if not _try_lock(handle):
-            raise DatabaseInUse(f"Another wems-upgrade is using {path.parent}.")
+            raise DatabaseInUse(T("Another wems-upgrade is using {folder}.", folder=path.parent))
         yield
 
 
@@ -100,14 +114,16 @@ def _acquire(path: Path):
         try:
             handle = open(path, "a+b")  # noqa: SIM115 - held open until the caller lets go
         except OSError as exc:
-            raise NoRoom(f"The folder {path.parent} cannot be written ({exc.strerror or exc}).") from exc
+            raise NoRoom(
+                T("The folder {folder} cannot be written ({reason}).", folder=path.parent, reason=exc.strerror or exc)
+            ) from exc
         if not _try_lock(handle):
             handle.close()
-            raise DatabaseInUse("Another wems-upgrade is already working on this installation.")
+            raise DatabaseInUse(T("Another wems-upgrade is already working on this installation."))
         if _still_linked(path, handle):
             return handle
         handle.close()
-    raise DatabaseInUse("Another wems-upgrade is starting on this installation at the same moment.")
+    raise DatabaseInUse(T("Another wems-upgrade is starting on this installation at the same moment."))
 
 
 def _still_linked(path: Path, handle) -> bool:

@@ -21,6 +21,7 @@ from upgrader.backup import (
 from upgrader.config import OTHER_SETTINGS_FILES, SETTINGS_FILES
 from upgrader.detector import newest_contained, read_wems_schema, refuse_if_not_wems
 from upgrader.errors import BadBackup, BadInstallation, DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed
+from upgrader.i18n import T
 from upgrader.installation import Installation, find_config
 from upgrader.journal import FileSwap, Replacement, crashpoint, recover
 from upgrader.loader import load_catalog
@@ -70,9 +71,11 @@ def restore(
             _swap_holding(installation, swap, first, hold=saved is not None)
         except OSError as exc:
             raise UpgradeFailed(
-                f"The restore could not write its files ({exc}).",
-                advice="The restore was undone: the installation is as it was before it. "
-                "Free some disk space or check the folder's rights, then try again.",
+                T("The restore could not write its files ({reason}).", reason=exc),
+                advice=T(
+                    "The restore was undone: the installation is as it was before it. "
+                    "Free some disk space or check the folder's rights, then try again."
+                ),
             ) from exc
         finally:
             swap.abandon()
@@ -84,9 +87,15 @@ def _refuse_foreign(backup: Backup, installation: Installation, allowed: bool) -
     if allowed or not made_from or Path(made_from) == installation.root:
         return
     raise BadBackup(
-        f"This backup was made from another installation ({made_from}), not from {installation.root}.",
-        advice="Nothing was changed. If you really want to put that "
-        "installation's data here (for example after moving it), add --from-other-installation.",
+        T(
+            "This backup was made from another installation ({other}), not from {installation}.",
+            other=made_from,
+            installation=installation.root,
+        ),
+        advice=T(
+            "Nothing was changed. If you really want to put that "
+            "installation's data here (for example after moving it), add --from-other-installation."
+        ),
     )
 
 
@@ -94,7 +103,7 @@ def _check_current(installation: Installation, first: FirstState) -> None:
     """Refuse if the database appeared, went or changed since `first` (its backup would miss that)."""
     db = installation.database
     if (first.database is None) != (not db.is_file()):
-        raise DatabaseInUse(f"The database {db} appeared or went away while the restore was running.")
+        raise DatabaseInUse(T("The database {path} appeared or went away while the restore was running.", path=db))
     if first.database is not None:
         check_unchanged(db, first.database, "restored")
 
@@ -105,7 +114,9 @@ def _refuse_not_wems(backup: Backup) -> None:
         with closing(open_backup_database(backup.folder / DATABASE_FILE)) as conn:
             refuse_if_not_wems(conn, load_catalog())
     except BadInstallation as exc:
-        raise BadBackup(f"The backup {backup.folder} cannot be restored: {exc.message}") from None
+        raise BadBackup(
+            T("The backup {folder} cannot be restored: {reason}", folder=backup.folder, reason=exc.text)
+        ) from None
 
 
 def _swap_holding(installation: Installation, swap: FileSwap, first: FirstState, hold: bool) -> None:
@@ -203,4 +214,9 @@ def _write_temps(installation: Installation, backup: Backup, replacements: list[
                 copy_owner_and_mode(Path(r.target), Path(r.new))
             fsync_path(Path(r.new))
             if sha256_file(Path(r.new)) != entry["sha256"]:
-                raise NoRoom(f"Copying {entry['name']} from the backup did not give the same file; is the disk full?")
+                raise NoRoom(
+                    T(
+                        "Copying {file} from the backup did not give the same file; is the disk full?",
+                        file=entry["name"],
+                    )
+                )

@@ -10,6 +10,7 @@ from typing import ClassVar, Literal
 from upgrader.backup import Backup, default_backup_root, list_backups
 from upgrader.config import ConfigPlan, plan_config
 from upgrader.errors import DatabaseInUse
+from upgrader.i18n import _
 from upgrader.installation import Installation
 from upgrader.loader import load_catalog
 from upgrader.locks import DEFAULT_LOCK_TIMEOUT_MINUTES, AppLock, check_app_closed
@@ -41,7 +42,7 @@ class InstallationStatus:
     config: ConfigPlan
     stale_locks: tuple[AppLock, ...]
     backups: list[Backup]  # the usable ones, newest first
-    app_open: str | None  # why Wareflow EMS seems open; None: it is closed
+    app_open: str | None  # why Wareflow EMS seems open, in the user's language; None: it is closed
     status: ClassVar[Literal[RunStatus.STATUS]] = RunStatus.STATUS
 
 
@@ -58,6 +59,6 @@ def installation_status(
         try:
             stale = check_app_closed(conn, config.timeout_minutes(DEFAULT_LOCK_TIMEOUT_MINUTES))
         except DatabaseInUse as exc:
-            app_open = "; ".join(exc.details)
+            app_open = _("; ").join(exc.shown()[1])  # a list separator: French puts a space before ";"
     backups = find_backups(backup_root or default_backup_root(installation))
     return InstallationStatus(installation, plan, config, tuple(stale), backups.usable, app_open)

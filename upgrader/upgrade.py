@@ -42,6 +42,7 @@ from upgrader.config import ConfigPlan, plan_config
 from upgrader.config import replacements as config_replacements
 from upgrader.errors import BadInstallation, DatabaseInUse, NoRoom, UpgradeError, UpgradeFailed
 from upgrader.executor import Outcome, in_transaction, run_steps
+from upgrader.i18n import T, Text
 from upgrader.installation import CONFIG_NAMES, Installation, find_config
 from upgrader.journal import FileSwap, Replacement, crashpoint, journal_path, recover, remove_logged
 from upgrader.loader import Catalog, load_catalog
@@ -216,9 +217,11 @@ def upgrade(
             installation = replace(installation, config=find_config(installation.root))
         elif journal_path(installation.database).exists():
             raise DatabaseInUse(
-                "Another wems-upgrade is running on this installation, or one was interrupted.",
-                advice="Nothing was changed. Run wems-upgrade without "
-                "--dry-run to finish an interrupted upgrade, then try the dry run again.",
+                T("Another wems-upgrade is running on this installation, or one was interrupted."),
+                advice=T(
+                    "Nothing was changed. Run wems-upgrade without "
+                    "--dry-run to finish an interrupted upgrade, then try the dry run again."
+                ),
             )
         preview = prepare(installation, options, catalog or load_catalog(), recovered)
         if confirm and not dry_run and not preview.nothing_to_do:
@@ -355,7 +358,10 @@ def _work_copy(db: Path, work: Path, first: FileFirstState, progress: Progress |
     except OSError as exc:
         if winfs.is_sharing_violation(exc):
             raise DatabaseInUse(
-                f"The database could not be read ({exc}): Wareflow EMS is probably open. Nothing was lost."
+                T(
+                    "The database could not be read ({reason}): Wareflow EMS is probably open. Nothing was lost.",
+                    reason=exc,
+                )
             ) from exc
         raise
     crashpoint("work_copied")
@@ -431,8 +437,10 @@ def check_settings_unchanged(installation: Installation, expected: tuple) -> Non
     """Refuse (DatabaseInUse) if a settings file was created, edited or removed since `expected`."""
     if _settings_state(installation) != expected:
         raise DatabaseInUse(
-            "A settings file was changed while wems-upgrade was running: Wareflow EMS "
-            "or an editor is probably open. Nothing was lost: the settings keep every change."
+            T(
+                "A settings file was changed while wems-upgrade was running: Wareflow EMS "
+                "or an editor is probably open. Nothing was lost: the settings keep every change."
+            )
         )
 
 
@@ -524,10 +532,10 @@ def _write_temps(config: ConfigPlan) -> None:
 def _disk_error(exc: BaseException) -> UpgradeError:
     """A plain-language error for a failed read or write; the installation is as it was."""
     if isinstance(exc, apsw.FullError) or getattr(exc, "errno", None) == errno.ENOSPC:
-        return NoRoom("The disk became full during the upgrade. The upgrade was undone.")
+        return NoRoom(T("The disk became full during the upgrade. The upgrade was undone."))
     if isinstance(exc, (apsw.ReadOnlyError, PermissionError)) or getattr(exc, "errno", None) == errno.EROFS:
-        return NoRoom(f"A file or folder could not be written ({exc}). The upgrade was undone.")
-    return UpgradeFailed(f"A file could not be read or written ({exc}).")
+        return NoRoom(T("A file or folder could not be written ({reason}). The upgrade was undone.", reason=exc))
+    return UpgradeFailed(T("A file could not be read or written ({reason}).", reason=exc))
 
 
 def _seconds(preview: Preview, started: float) -> float:
@@ -564,7 +572,10 @@ def _swap_in(installation: Installation, swap: FileSwap, first: FirstState) -> N
         )
     except PermissionError as exc:
         raise DatabaseInUse(
-            f"A file could not be replaced ({exc}): another program has it open. The upgrade was undone."
+            T(
+                "A file could not be replaced ({reason}): another program has it open. The upgrade was undone.",
+                reason=exc,
+            )
         ) from exc
 
 
@@ -639,8 +650,10 @@ def set_aside_while_held(
     def unchanged() -> None:
         if database_state(db, pinned) != held:
             raise DatabaseInUse(
-                "The database changed while it was being replaced: Wareflow EMS is "
-                "probably open. The upgrade was undone."
+                T(
+                    "The database changed while it was being replaced: Wareflow EMS is "
+                    "probably open. The upgrade was undone."
+                )
             )
 
     return unchanged
@@ -697,8 +710,12 @@ def migrate_copy(
                 failed = [ch for ch in checks if not ch.ok]
             if failed:
                 raise UpgradeFailed(
-                    "The upgraded database failed its checks, so nothing was changed:",
-                    [f"{ch.name}: {p}" for ch in failed for p in ch.problems],
+                    T("The upgraded database failed its checks, so nothing was changed:"),
+                    [
+                        T("{check}: {problem}", check=_text(ch.name), problem=_text(p))
+                        for ch in failed
+                        for p in ch.problems
+                    ],
                 )
             record_app_migrations(c, list(plan.app_migrations), datetime.now())
             record_history(c, outcomes, __version__)
@@ -712,6 +729,11 @@ def migrate_copy(
     return outcomes, checks
 
 
+def _text(value: str | Text) -> Text:
+    """A check's name or problem as a Text: translated where the catalogue knows it, else as it is."""
+    return value if isinstance(value, Text) else Text(value)
+
+
 def _crash_after_operation(outcome: Outcome) -> None:
     if outcome.applied:
         log.info("%s: %s", outcome.step.label, outcome.operation.describe())
@@ -722,4 +744,4 @@ def _check_same_as_plan(outcomes: list[Outcome], plan: Plan) -> None:
     done = [(o.step.generation, o.operation, o.statements) for o in outcomes]
     planned = [(o.step.generation, o.operation, o.statements) for o in plan.outcomes]
     if done != planned:
-        raise UpgradeFailed("The database did not behave as the plan predicted; nothing was changed.")
+        raise UpgradeFailed(T("The database did not behave as the plan predicted; nothing was changed."))
