@@ -24,6 +24,7 @@ VARIABLE = [
     (re.compile(r"\d+(\.\d+)? (bytes|KB|MB|GB)"), "<SIZE>"),
     (re.compile(r"\(\d+\.\d s\)"), "(<T> s)"),
     (re.compile(r"about \d+ s"), "about <T> s"),
+    (re.compile(r"environ \d+ s"), "environ <T> s"),
     (re.compile(r"pytest-of-[^/]+/pytest-\d+/[^/\s]+"), "<TMP>"),
 ]
 
@@ -90,40 +91,51 @@ def app_open(root):
     add_lock(root, minutes_ago=0.2)
 
 
+def upgraded(root) -> None:
+    assert main(["--yes", "--data-dir", str(root), "--json"]) == 0
+
+
+def restore_its_backup(root) -> list[str]:
+    upgraded(root)
+    return ["--restore", str(next((root / "backups").iterdir()))]
+
+
+#: screen: (generation, what to do first (it may return more arguments), arguments)
 SCREENS = {
     "upgrade": (2, None, ["--yes"]),
     "dry-run": (2, None, ["--dry-run"]),
-    "nothing-to-do": (8, "upgrade first", ["--yes"]),
+    "nothing-to-do": (8, upgraded, ["--yes"]),
     "refused-unknown-schema": (6, broken_schema, ["--yes"]),
     "refused-newer": (8, newer, ["--yes"]),
     "refused-not-a-database": (3, not_a_database, ["--yes"]),
     "refused-bad-settings": (6, bad_settings, ["--yes"]),
     "refused-app-open": (6, app_open, ["--yes"]),
     "show-sql": (5, None, ["--show-sql", "--to-version", "g7"]),
+    "status": (3, None, ["--status"]),
+    "list-backups": (2, upgraded, ["--list-backups"]),
+    "restore": (2, restore_its_backup, ["--yes"]),
 }
 
 
 @pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+@pytest.mark.parametrize("language", ["en", "fr"])
 @pytest.mark.parametrize("screen", SCREENS)
-def test_every_screen_matches_its_snapshot(install, monkeypatch, screen, encoding):
+def test_every_screen_matches_its_snapshot(install, monkeypatch, screen, language, encoding):
     generation, prepare, args = SCREENS[screen]
     root = install(generation, name="site")
-    if prepare == "upgrade first":
-        assert main(["--yes", "--data-dir", str(root), "--json"]) == 0
-    elif prepare:
-        prepare(root)
+    more = (prepare(root) or []) if prepare else []
     shown = Screen(monkeypatch, encoding)
-    code = shown.run("--data-dir", str(root), *args)
+    code = shown.run("--data-dir", str(root), "--lang", language, *args, *more)
     assert (code == 0) == (not screen.startswith("refused"))
     text = shown.text(root)
     if encoding == "cp1252":
         assert (
             ("✔" not in text and "[ok]" in text)
             or screen.startswith("refused")
-            or screen in ("nothing-to-do", "show-sql")
+            or screen in ("nothing-to-do", "show-sql", "status", "list-backups")
         )
         assert "Traceback" not in text
-    matches_snapshot(f"{screen}-{encoding}", text)
+    matches_snapshot(f"{screen}-{language}-{encoding}", text)
 
 
 def test_a_console_that_cannot_show_accents_gets_plain_ascii(install, monkeypatch):

@@ -16,6 +16,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 from upgrader.errors import UsageError
+from upgrader.i18n import N_, T, Text, _
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -31,14 +32,18 @@ ASCII = {
     "—": "-",
     "·": "-",
     "⚠": "[!]",
+    "\u00a0": " ",  # the no-break space of French typography (« Base de données : »)
+    "«": '"',
+    "»": '"',
 }
 COLORS = {"green": "\033[32m", "red": "\033[31m", "yellow": "\033[33m", "bold": "\033[1m"}
 RESET = "\033[0m"
+#: The first words of a line (English and French, with its no-break or plain space before the colon).
 PAINT = [
     (re.compile(r"✔|\[ok\]"), "green"),
-    (re.compile(r"✘|\[FAILED\]|^FAILED:|^ERROR:"), "red"),
-    (re.compile(r"^REFUSED:|⚠|\[!\]|^DRY RUN:"), "yellow"),
-    (re.compile(r"^[A-Z][A-Za-z ]+$"), "bold"),
+    (re.compile(r"✘|\[FAILED\]|^FAILED:|^ERROR:|^(?:ÉCHEC|ECHEC|ERREUR)[\u00a0 ]:"), "red"),
+    (re.compile(r"^REFUSED:|⚠|\[!\]|^DRY RUN:|^(?:REFUSÉ|REFUSE|SIMULATION)[\u00a0 ]:"), "yellow"),
+    (re.compile(r"^[A-ZÀ-Ý][A-Za-zÀ-ÖØ-öø-ÿ ]+$"), "bold"),
 ]
 
 
@@ -144,14 +149,15 @@ class Console:
     def interactive(self) -> bool:
         return _isatty(sys.stdin)
 
-    def ask(self, question: str) -> str:
+    def ask(self, question: str | Text) -> str:
+        """`question` in the user's language (a Text keeps its English for the log and --json)."""
         if not self.interactive:
             raise UsageError(
-                f"{question} There is no keyboard to answer.",
-                advice="Nothing was changed. Add --yes to answer yes when running without a keyboard.",
+                T("{question} There is no keyboard to answer.", question=question),
+                advice=T("Nothing was changed. Add --yes to answer yes when running without a keyboard."),
             )
         stream = self.err if self.quiet else self.out
-        stream.write(self._fit(stream, question) + " ")
+        stream.write(self._fit(stream, str(question)) + " ")
         stream.flush()
         return sys.stdin.readline().strip()
 
@@ -165,22 +171,34 @@ class Console:
         if not self.window_would_vanish:
             return
         try:
-            self.ask("Press Enter to close this window.")
+            self.ask(_("Press Enter to close this window."))
         except (KeyboardInterrupt, EOFError, OSError, ValueError):
             pass
 
-    def confirm(self, question: str, assume_yes: bool) -> None:
-        """Go on only on a yes (or --yes); anything else stops with nothing changed."""
+    def confirm(self, question: str | Text, assume_yes: bool) -> None:
+        """Go on only on a yes (or --yes): y, yes, o, oui, in any language; anything else stops
+        with nothing changed."""
         if assume_yes:
             return
-        if self.ask(f"{question} [y/N]").lower() not in ("y", "yes", "o", "oui"):
-            raise UsageError("Stopped at your request.", advice="Nothing was changed.")
+        if self.ask(T("{question} [y/N]", question=question)).lower() not in ("y", "yes", "o", "oui"):
+            raise UsageError(T("Stopped at your request."), advice=T("Nothing was changed."))
 
     def progress(self) -> ProgressBars | None:
         """A callback drawing one tqdm bar per stage on stderr; None when stderr is not a terminal."""
         if self.quiet or not _isatty(self.err):
             return None
         return ProgressBars(self.err)
+
+
+#: The stages a progress bar is named after (upgrade._stage), as the bar shows them.
+STAGES = {"copy": N_("copy"), "backup": N_("backup"), "checks": N_("checks"), "rows": N_("rows")}
+
+
+def stage_label(stage: str) -> str:
+    """A stage's name in the user's language: 'rebuild <table>' (executor.rows_progress) keeps its table."""
+    if stage.startswith("rebuild "):
+        return _("rebuild {table}").format(table=stage.removeprefix("rebuild "))
+    return _(STAGES[stage]) if stage in STAGES else stage
 
 
 class ProgressBars:
@@ -207,8 +225,8 @@ class ProgressBars:
                 unit = self.UNITS.get(stage, "rows")
                 self.bar = tqdm(
                     total=total,
-                    desc=stage,
-                    unit=unit,
+                    desc=stage_label(stage),
+                    unit=_(unit) if unit == "rows" else unit,
                     file=self.stream,
                     leave=False,
                     mininterval=0.2,
@@ -374,10 +392,15 @@ class Interrupt(KeyboardInterrupt):
         self.closing = closing
 
     @property
-    def how(self) -> str:
+    def how(self) -> str | Text:
+        """What stopped the run, in words (a Text: the log and --json read it in English)."""
         if self.closing:
-            return "the window being closed"
-        names = {"SIGBREAK": "Ctrl+Break", "SIGTERM": "a request to stop", "SIGHUP": "the terminal being closed"}
+            return T("the window being closed")
+        names: dict[str, str | Text] = {
+            "SIGBREAK": "Ctrl+Break",
+            "SIGTERM": T("a request to stop"),
+            "SIGHUP": T("the terminal being closed"),
+        }
         return next(
             (
                 text
@@ -393,7 +416,7 @@ class Interrupt(KeyboardInterrupt):
         return not self.closing and self.signum in (None, signal.SIGINT)
 
 
-def how_stopped(exc: BaseException) -> str:
+def how_stopped(exc: BaseException) -> str | Text:
     return exc.how if isinstance(exc, Interrupt) else "Ctrl+C"
 
 

@@ -1,6 +1,7 @@
 """Every text the user reads, and the --json object scripts read: the one place output is formatted.
 
 Symbols (✔ ✘ → ⚠) fall back to ASCII on consoles that cannot show them (upgrader.console).
+Screens are in the user's language (upgrader.i18n); the --json builders never translate.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from upgrader.backup import Backup
 from upgrader.config import ConfigPlan, flatten
 from upgrader.errors import EXIT_OK, UpgradeError
 from upgrader.executor import Outcome
-from upgrader.i18n import _
+from upgrader.files import STAMP, FileChange, planned_files
+from upgrader.i18n import N_, Text, _, english, localize, ngettext
 from upgrader.installation import Installation
 from upgrader.loader import Step
 from upgrader.locks import AppLock
@@ -25,14 +27,44 @@ from upgrader.planner import Plan
 from upgrader.preflight import SpaceNeeds, human_size
 from upgrader.restore import RestoreResult
 from upgrader.status import Backups, InstallationStatus
+from upgrader.updates import NewerRelease
 from upgrader.upgrade import DryRun, Preview, RunStatus, Upgraded, UpgradeResult, UpToDate
 from upgrader.validator import Check
 
 OK, FAIL, WARN = "✔", "✘", "⚠"
 
+#: The checks' names are identifiers (--json, the log); the screen shows these labels.
+CHECK_LABELS = {
+    "rows": N_("rows"),
+    "values": N_("values"),
+    "documents": N_("documents"),
+    "schema": N_("schema"),
+    "integrity": N_("integrity"),
+    "foreign_keys": N_("foreign_keys"),
+    "app_operations": N_("app_operations"),
+}
+#: What a real run does to each file (upgrader.files), as the list of files shows it.
+FILE_ACTIONS = {"create": N_("new"), "change": N_("changed"), "rename": N_("renamed")}
+#: Why each file is in the list of files (upgrader.files.FileChange.what).
+FILE_REASONS = {
+    "database": N_("the upgraded database takes its place; the original is kept as the backup"),
+    "database-no-backup": N_("the upgraded database takes its place (no backup: --no-backup)"),
+    "database-folded": N_("its WAL is folded into it; every row is kept"),
+    "settings": N_("the settings, as the new release reads them"),
+    "settings-kept": N_("kept as it was, no longer read"),
+    "settings-old": N_("the settings file as it was"),
+    "backup": N_("the backup (the original database, the settings files, manifest.json)"),
+    "log": N_("the log of the run, for support"),
+}
+SETTINGS_SHAPES = {"json-flat": N_("flat JSON of the early bootstrapper"), "json-nested": "JSON", "yaml": "YAML"}
+
 
 def _version(step: Step) -> str:
-    return f"{step.label} (Wareflow EMS {step.releases})"
+    return f"{step.label} (Wareflow EMS {_(step.releases)})"
+
+
+def _check_label(check: Check) -> str:
+    return _(CHECK_LABELS[check.name]) if check.name in CHECK_LABELS else check.name
 
 
 def _by_step(outcomes: list[Outcome]) -> list[tuple[Step, list[Outcome]]]:
@@ -42,14 +74,18 @@ def _by_step(outcomes: list[Outcome]) -> list[tuple[Step, list[Outcome]]]:
 def _changes(outcomes: list[Outcome]) -> str:
     applied = sum(o.applied for o in outcomes)
     skipped = len(outcomes) - applied
-    text = f"{applied} change{'s' if applied != 1 else ''}"
-    return text + (f", {skipped} already present" if skipped else "")
+    text = ngettext("{n} change", "{n} changes", applied).format(n=applied)
+    return text + (
+        ngettext(", {n} already present", ", {n} already present", skipped).format(n=skipped) if skipped else ""
+    )
 
 
-def _notes(recovered: str | None, stale_locks: tuple[AppLock, ...]) -> list[str]:
-    notes = [f"Note: {recovered}"] if recovered else []
+def _notes(recovered: str | Text | None, stale_locks: tuple[AppLock, ...]) -> list[str]:
+    notes = [_("Note: {note}").format(note=localize(recovered))] if recovered else []
     notes += [
-        f"Note: an old lock of Wareflow EMS is left in the database and was ignored ({lock.describe()})."
+        _("Note: an old lock of Wareflow EMS is left in the database and was ignored ({lock}).").format(
+            lock=localize(lock.describe())
+        )
         for lock in stale_locks
     ]
     return notes + ([""] if notes else [])
@@ -57,32 +93,44 @@ def _notes(recovered: str | None, stale_locks: tuple[AppLock, ...]) -> list[str]
 
 def _header(preview: Preview) -> list[str]:
     install = preview.installation
-    lines = [f"Installation: {install.root}", f"Database:     {install.database}", ""]
+    lines = [
+        _("Installation: {root}").format(root=install.root),
+        _("Database:     {database}").format(database=install.database),
+        "",
+    ]
     return lines + _notes(preview.recovered, preview.stale_locks)
 
 
 def render_plan(preview: Preview, disk: bool = True) -> str:
-    """The plan, as the question shows it (`disk`: the room a real run needs; a dry run says it at its end)."""
+    """The plan, as the question shows it (`disk`: the room a real run needs and the files it
+    changes; a dry run says them at its end)."""
     plan = preview.plan
     lines = _header(preview) + [
-        "Plan",
-        f"  Database is:   {_version(plan.current)}",
-        f"  Upgrading to:  {_version(plan.target)}",
+        _("Plan"),
+        _("  Database is:   {version}").format(version=_version(plan.current)),
+        _("  Upgrading to:  {version}").format(version=_version(plan.target)),
     ]
     if plan.detection.beyond:
-        lines.append("  Already there, from later releases (kept, not redone):")
-        lines += [f"    - {d}" for d in plan.detection.beyond]
+        lines.append(_("  Already there, from later releases (kept, not redone):"))
+        lines += [f"    - {localize(d)}" for d in plan.detection.beyond]
     for step, outcomes in _by_step(list(plan.outcomes)):
-        lines.append(f"  {step.label}: {step.description}")
+        lines.append(f"  {step.label}: {_(step.description)}")
         lines.append(f"       ({_changes(outcomes)})")
-        lines += [f"       - already present: {o.operation.describe()}" for o in outcomes if not o.applied]
+        lines += [
+            _("       - already present: {operation}").format(operation=localize(o.operation.describe()))
+            for o in outcomes
+            if not o.applied
+        ]
     if plan.app_migrations:
         lines.append(
-            f"  Record {len(plan.app_migrations)} finished migration(s) so Wareflow EMS starts with nothing pending"
+            _("  Record {n} finished migration(s) so Wareflow EMS starts with nothing pending").format(
+                n=len(plan.app_migrations)
+            )
         )
     lines += _plan_settings_lines(preview.config)
     if disk:
-        lines.append(f"  Disk: {_disk_need(preview.space)}")
+        lines.append(_("  Disk: {need}").format(need=_disk_need(preview.space)))
+        lines += [""] + _files_lines(preview, dry_run=False)
     return "\n".join(lines)
 
 
@@ -94,36 +142,48 @@ def _plan_settings_lines(config: ConfigPlan) -> list[str]:
     if config.not_read:
         source = cast(Path, config.source)  # a value not read was read from a settings file
         lines.append(
-            f"  Settings: {len(config.not_read)} value(s) in {source.name} that Wareflow EMS "
-            f"({config.releases}) did not read are kept as comments, not used"
+            _(
+                "  Settings: {n} value(s) in {file} that Wareflow EMS ({releases}) did not read are kept "
+                "as comments, not used"
+            ).format(n=len(config.not_read), file=source.name, releases=localize(config.releases))
         )
     if config.explicit:
         names = ", ".join(f"{e.section}.{e.key}" for e in config.explicit)
-        lines.append(f"  Settings: {names} written out as the release used them (the latest defaults differ)")
+        lines.append(
+            _("  Settings: {names} written out as the release used them (the latest defaults differ)").format(
+                names=names
+            )
+        )
     return lines
 
 
 def _migration_lines(outcomes: list[Outcome]) -> list[str]:
-    lines = ["Database migration (one transaction)"]
+    lines = [_("Database migration (one transaction)")]
     for step, step_outcomes in _by_step(outcomes):
         lines.append(f"  {OK} {step.label}  {_changes(step_outcomes)}")
     return lines
 
 
 def _validation_lines(checks: list[Check]) -> list[str]:
-    lines = ["Validation"]
+    lines = [_("Validation")]
     for c in checks:
-        lines.append(f"  {OK if c.ok else FAIL} {c.name}: {c.detail}")
-        lines += [f"       - {item}" for item in c.items]
+        lines.append(
+            _("  {mark} {name}: {detail}").format(
+                mark=OK if c.ok else FAIL, name=_check_label(c), detail=localize(c.detail)
+            )
+        )
+        lines += [f"       - {localize(item)}" for item in c.items]
     return lines
 
 
 def _disk_need(space: SpaceNeeds) -> str:
-    need = f"about {human_size(space.while_running)} needed, {human_size(space.free_for_work)} free"
+    need = _("about {needed} needed, {free} free").format(
+        needed=human_size(space.while_running), free=human_size(space.free_for_work)
+    )
     if space.backup_size and not space.backup_written:
-        return f"{need}; the original database file itself becomes the backup"
+        return _("{need}; the original database file itself becomes the backup").format(need=need)
     if space.backup_written:
-        return f"{need}; {human_size(space.free_for_backup)} free where the backup goes"
+        return _("{need}; {free} free where the backup goes").format(need=need, free=human_size(space.free_for_backup))
     return need
 
 
@@ -131,33 +191,72 @@ def _dry_run_backup_lines(space: SpaceNeeds) -> list[str]:
     if not space.backup_size:
         return []
     return [
-        "Backup",
-        f"  A real run first keeps a backup of about {human_size(space.backup_size)} with its SHA-256.",
-        f"  Disk: {_disk_need(space)}",
+        _("Backup"),
+        _("  A real run first keeps a backup of about {size} with its SHA-256.").format(
+            size=human_size(space.backup_size)
+        ),
+        _("  Disk: {need}").format(need=_disk_need(space)),
     ]
 
 
 def _backup_lines(backup: Backup | None, space: SpaceNeeds) -> list[str]:
     """The backup of a real run; None: --no-backup."""
     if backup is None:
-        return ["Backup", f"  {WARN} No backup was made (--no-backup)."]
+        return [_("Backup"), _("  {mark} No backup was made (--no-backup).").format(mark=WARN)]
     lines = [
-        "Backup",
+        _("Backup"),
         f"  {OK} {backup.folder}",
-        f"       {human_size(backup.size)}, with its SHA-256; {human_size(space.free_for_backup)} was free before it",
+        _("       {size}, with its SHA-256; {free} was free before it").format(
+            size=human_size(backup.size), free=human_size(space.free_for_backup)
+        ),
     ]
     if backup.privacy_problem:
         lines.append(
-            f"  {WARN} Not private: {backup.privacy_problem}. Anyone who can open "
-            f"{backup.folder.parent} can read this backup."
+            _("  {mark} Not private: {problem}. Anyone who can open {folder} can read this backup.").format(
+                mark=WARN, problem=localize(backup.privacy_problem), folder=backup.folder.parent
+            )
         )
     return lines
+
+
+def _shown_path(path: Path, root: Path) -> str:
+    """A path as the list of files shows it: inside the installation, from its folder; `*`: <date>."""
+    try:
+        text = str(path.relative_to(root))
+    except ValueError:
+        text = str(path)
+    return text.replace(STAMP, "<date>")
+
+
+def _file_line(change: FileChange, root: Path, width: int) -> str:
+    action = f"{_(FILE_ACTIONS[change.action]):<{width}}"
+    what = change.what
+    if change.to is not None:
+        return _("  {action}  {path} -> {to}: {why}").format(
+            action=action,
+            path=_shown_path(change.path, root),
+            to=_shown_path(change.to, root),
+            why=_(FILE_REASONS[what]),
+        )
+    return _("  {action}  {path}: {why}").format(
+        action=action, path=_shown_path(change.path, root), why=_(FILE_REASONS[what])
+    )
+
+
+def _files_lines(preview: Preview, dry_run: bool) -> list[str]:
+    """The files a real run creates, changes or renames (upgrader.files)."""
+    files = planned_files(preview)
+    if not files:
+        return []
+    width = max(len(_(FILE_ACTIONS[f.action])) for f in files)
+    heading = _("Files a real run would modify") if dry_run else _("Files this upgrade will modify")
+    return [heading] + [_file_line(f, preview.installation.root, width) for f in files]
 
 
 def settings_diff(before: dict, after: dict) -> list[str]:
     old, new = flatten(before), flatten(after)
     return [f"- {line}" for line in old if line not in new] + [f"+ {line}" for line in new if line not in old] or [
-        "(same settings, new file format)"
+        _("(same settings, new file format)")
     ]
 
 
@@ -167,53 +266,96 @@ def _value(value) -> str:
 
 def _effective_lines(config: ConfigPlan, dry_run: bool) -> list[str]:
     """Each value the old release did not read, and each default written out, in plain words."""
-    release, does = f"Wareflow EMS ({config.releases})", "would keep" if dry_run else "kept"
+    release = f"Wareflow EMS ({localize(config.releases)})"
     lines = []
     for item in config.not_read:
-        used = " and ".join(f"{s}.{k} = {_value(config.effective_before.get(s, {}).get(k))}" for s, k in item.leaves)
-        lines.append(
-            f"  {WARN} {item.key}: the file says {_value(item.value)}, but {release} did not read it "
-            f"({item.why}) and used {used}; the upgrade {does} it as a comment, not used."
+        used = _(" and ").join(f"{s}.{k} = {_value(config.effective_before.get(s, {}).get(k))}" for s, k in item.leaves)
+        text = (
+            _(
+                "  {mark} {key}: the file says {value}, but {release} did not read it ({why}) and used {used}; "
+                "the upgrade would keep it as a comment, not used."
+            )
+            if dry_run
+            else _(
+                "  {mark} {key}: the file says {value}, but {release} did not read it ({why}) and used {used}; "
+                "the upgrade kept it as a comment, not used."
+            )
         )
-    written = "would write" if dry_run else "wrote"
+        lines.append(
+            text.format(
+                mark=WARN, key=item.key, value=_value(item.value), release=release, why=localize(item.why), used=used
+            )
+        )
     new_path = cast(Path, config.new_path)  # only called for a plan that writes the settings file
     for default in config.explicit:
+        text = (
+            _(
+                "  {mark} {key}: {release} used {value}; the latest release would use {latest}, "
+                "so the upgrade would write {value} in {file}."
+            )
+            if dry_run
+            else _(
+                "  {mark} {key}: {release} used {value}; the latest release would use {latest}, "
+                "so the upgrade wrote {value} in {file}."
+            )
+        )
         lines.append(
-            f"  {WARN} {default.section}.{default.key}: {release} used {_value(default.value)}; the latest "
-            f"release would use {_value(default.latest_default)}, so the upgrade {written} "
-            f"{_value(default.value)} in {new_path.name}."
+            text.format(
+                mark=WARN,
+                key=f"{default.section}.{default.key}",
+                release=release,
+                value=_value(default.value),
+                latest=_value(default.latest_default),
+                file=new_path.name,
+            )
         )
     return lines
 
 
 def _config_lines(config: ConfigPlan, dry_run: bool) -> list[str]:
     if config.source is None and not config.changes:
-        return ["Settings", "  No settings file: Wareflow EMS uses its defaults (and writes config.yaml itself)."]
+        return [
+            _("Settings"),
+            _("  No settings file: Wareflow EMS uses its defaults (and writes config.yaml itself)."),
+        ]
     if not config.changes and config.source is not None:  # no file and no changes returned above
-        return ["Settings", f"  {OK} {config.source.name} is valid and stays as it is."]
+        return [
+            _("Settings"),
+            _("  {mark} {file} is valid and stays as it is.").format(mark=OK, file=config.source.name),
+        ]
     # a plan that changes the settings names the file it writes
     new_path, new_text = cast(Path, config.new_path), cast(str, config.new_text)
-    lines = ["Settings"] + [
-        f"  {'Would convert' if dry_run else OK + ' Converted'}: {c.description}" for c in config.converters
+    lines = [_("Settings")] + [
+        (
+            _("  Would convert: {description}").format(description=localize(c.description))
+            if dry_run
+            else _("  {mark} Converted: {description}").format(mark=OK, description=localize(c.description))
+        )
+        for c in config.converters
     ]
     if config.source is None:
         lines.append(
-            f"  No settings file: {new_path.name} {'would be' if dry_run else 'was'} written "
-            "with the values the previous release used"
+            (
+                _("  No settings file: {file} would be written with the values the previous release used")
+                if dry_run
+                else _("  No settings file: {file} was written with the values the previous release used")
+            ).format(file=new_path.name)
         )
     if config.retire and config.source:  # (a file is retired only when there is one)
-        lines.append(f"  {config.source.name} is kept as {config.retire.name}")
+        lines.append(_("  {file} is kept as {kept}").format(file=config.source.name, kept=config.retire.name))
     lines += _effective_lines(config, dry_run)
     if dry_run:
-        lines += ["  Changes to the settings (- now, + after):"]
+        lines += [_("  Changes to the settings (- now, + after):")]
         lines += [f"    {line}" for line in settings_diff(config.before, config.after)]
-        lines += [f"  {new_path.name} would be:"] + [f"    | {line}" for line in new_text.splitlines()]
+        lines += [_("  {file} would be:").format(file=new_path.name)] + [
+            f"    | {line}" for line in new_text.splitlines()
+        ]
     return lines
 
 
 def _whats_new(outcomes: list[Outcome]) -> list[str]:
     steps = [step for step, step_outcomes in _by_step(outcomes) if any(o.applied for o in step_outcomes)]
-    return ["What's new:"] + [f"  • {step.description}" for step in steps] if steps else []
+    return [_("What's new:")] + [f"  • {_(step.description)}" for step in steps] if steps else []
 
 
 def _ran_lines(
@@ -233,28 +375,44 @@ def _ran_lines(
 def _dry_run_outcome(result: DryRun) -> str:
     space = result.space
     lines = _ran_lines(_dry_run_backup_lines(space), result.outcomes, result.checks, result.config, True)
+    files = _files_lines(result.preview, dry_run=True)
+    lines += files + ([""] if files else [])
     lines.append(
-        f"DRY RUN: every step and check above ran on a temporary copy, which was deleted. "
-        f"Nothing in {result.installation.root} was changed."
+        _(
+            "DRY RUN: every step and check above ran on a temporary copy, which was deleted. "
+            "Nothing in {root} was changed."
+        ).format(root=result.installation.root)
     )
     lines.append(
-        f"A real run would take about {max(1, round(result.estimated_seconds))} s and "
-        f"{human_size(space.while_running)} of disk space while it runs "
-        f"(the backup, {human_size(space.backup_size)}, stays)."
+        _(
+            "A real run would take about {seconds} s and {size} of disk space while it runs "
+            "(the backup, {backup}, stays)."
+        ).format(
+            seconds=max(1, round(result.estimated_seconds)),
+            size=human_size(space.while_running),
+            backup=human_size(space.backup_size),
+        )
     )
     return "\n".join(lines)
 
 
 def _upgraded_outcome(result: Upgraded) -> str:
     lines = _ran_lines(_backup_lines(result.backup, result.space), result.outcomes, result.checks, result.config, False)
-    lines.append(f"Done: the database is now {_version(result.plan.target)} ({result.seconds:.1f} s).")
+    lines.append(
+        _("Done: the database is now {version} ({seconds} s).").format(
+            version=_version(result.plan.target), seconds=f"{result.seconds:.1f}"
+        )
+    )
     lines += _whats_new(result.outcomes)
     if result.config.read_after:
-        lines.append(f"Wareflow EMS will read its settings from {result.config.read_after}")
+        lines.append(_("Wareflow EMS will read its settings from {file}").format(file=result.config.read_after))
     if result.backup:
         lines.append(
-            f'To undo: wems-upgrade --data-dir "{result.installation.root}" --restore "{result.backup.folder}"'
+            _('To undo: wems-upgrade --data-dir "{root}" --restore "{backup}"').format(
+                root=result.installation.root, backup=result.backup.folder
+            )
         )
+    lines.append(_("You can now start Wareflow EMS again."))
     return "\n".join(lines)
 
 
@@ -262,7 +420,7 @@ def render_outcome(result: UpgradeResult) -> str:
     """Everything after the plan: backup, migration, validation, settings, summary."""
     match result:
         case UpToDate():
-            return f"Nothing to do: the database is already {_version(result.plan.target)}."
+            return _("Nothing to do: the database is already {version}.").format(version=_version(result.plan.target))
         case DryRun():
             return _dry_run_outcome(result)
         case Upgraded():
@@ -290,60 +448,107 @@ def render_error(error: UpgradeError, log_path: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+def render_update(newer: NewerRelease) -> str:
+    """A newer wems-upgrade is published: which, and where to get it. Nothing is downloaded."""
+    return "\n".join(
+        [
+            _("A newer wems-upgrade is available: {version}, at {url}").format(version=newer.version, url=newer.url),
+            _("Nothing was downloaded: get it from that page when it suits you."),
+        ]
+    )
+
+
+def _backup_date(created_at: str, length: int) -> str:
+    return created_at[:length].replace("T", " ")
+
+
 def render_backups(backups: Backups) -> str:
     if not (backups.usable or backups.unusable):
-        return "No backups found."
+        return _("No backups found.")
     lines = []
     for number, item in enumerate(backups.usable, 1):
         m = item.manifest
         before = m.get("generation_before") or "-"
         lines.append(
-            f"{number:>3}. {item.created_at[:19].replace('T', ' ')} UTC  {m['kind']:<24} "
-            f"before: {before:<4} {human_size(item.size):>9}  {item.folder}"
+            _("{number}. {date} UTC  {kind} before: {before} {size}  {folder}").format(
+                number=f"{number:>3}",
+                date=_backup_date(item.created_at, 19),
+                kind=f"{m['kind']:<24}",
+                before=f"{before:<4}",
+                size=f"{human_size(item.size):>9}",
+                folder=item.folder,
+            )
         )
     for number, (folder, reason) in enumerate(backups.unusable, len(backups.usable) + 1):
-        lines.append(
-            f"{number:>3}. ({reason if reason.startswith('incomplete') else 'unreadable: ' + reason})  {folder}"
+        why = (
+            localize(reason)
+            if english(reason).startswith("incomplete")
+            else _("unreadable: {reason}").format(reason=localize(reason))
         )
+        lines.append(f"{number:>3}. ({why})  {folder}")
     return "\n".join(lines)
 
 
 def render_restore(result: RestoreResult) -> str:
-    lines = [f"Note: {result.recovered}"] if result.recovered else []
-    lines.append(f"{OK} Restored {result.installation.root} from {result.restored.folder}.")
+    lines = [_("Note: {note}").format(note=localize(result.recovered))] if result.recovered else []
+    lines.append(
+        _("{mark} Restored {root} from {backup}.").format(
+            mark=OK, root=result.installation.root, backup=result.restored.folder
+        )
+    )
     if result.saved:
-        lines.append(f"The state before this restore was saved in {result.saved.folder}")
+        lines.append(_("The state before this restore was saved in {backup}").format(backup=result.saved.folder))
         lines.append(
-            f'To undo this restore: wems-upgrade --data-dir "{result.installation.root}" '
-            f'--restore "{result.saved.folder}"'
+            _('To undo this restore: wems-upgrade --data-dir "{root}" --restore "{backup}"').format(
+                root=result.installation.root, backup=result.saved.folder
+            )
         )
     else:
-        lines.append("There was no readable database before this restore, so no copy of it was saved.")
+        lines.append(_("There was no readable database before this restore, so no copy of it was saved."))
+    lines.append(_("You can now start Wareflow EMS again."))
     return "\n".join(lines)
 
 
 def render_status(status: InstallationStatus) -> str:
     config, backups, plan = status.config, status.backups, status.plan
-    lines = [f"Installation: {status.installation.root}", f"Database:  {_version(plan.current)}"]
+    lines = [
+        _("Installation: {root}").format(root=status.installation.root),
+        _("Database:  {version}").format(version=_version(plan.current)),
+    ]
     steps = [s for s, outcomes in _by_step(list(plan.outcomes)) if any(o.applied for o in outcomes)]
     if steps or plan.app_migrations:
-        lines.append(f"Pending:   upgrade to {_version(plan.target)}")
-        lines += [f"           - {s.label}: {s.description}" for s in steps]
+        lines.append(_("Pending:   upgrade to {version}").format(version=_version(plan.target)))
+        lines += [
+            _("           - {label}: {description}").format(label=s.label, description=_(s.description)) for s in steps
+        ]
         if plan.app_migrations:
-            lines.append(f"           - record {len(plan.app_migrations)} finished app migration(s)")
+            lines.append(_("           - record {n} finished app migration(s)").format(n=len(plan.app_migrations)))
     else:
-        lines.append(f"Pending:   nothing, the database is already {_version(plan.target)}")
+        lines.append(_("Pending:   nothing, the database is already {version}").format(version=_version(plan.target)))
     if config.source is None:
-        lines.append("Settings:  none (the app uses its defaults)")
+        lines.append(_("Settings:  none (the app uses its defaults)"))
     else:
-        shape = {"json-flat": "flat JSON of the early bootstrapper", "json-nested": "JSON", "yaml": "YAML"}
-        will = f"; will become {cast(Path, config.new_path).name}" if config.changes else ""
-        lines.append(f"Settings:  {config.source.name} ({shape[config.shape]}, valid){will}")
-    newest = (
-        f", newest {backups[0].created_at[:16].replace('T', ' ')} UTC ({backups[0].folder.name})" if backups else ""
-    )
-    lines.append(f"Backups:   {len(backups)}{newest}")
-    lines.append(f"App:       {'open: ' + status.app_open if status.app_open else 'closed'}")
+        shape = localize(SETTINGS_SHAPES[config.shape]) if config.shape in SETTINGS_SHAPES else config.shape
+        if config.changes:
+            lines.append(
+                _("Settings:  {file} ({shape}, valid); will become {new}").format(
+                    file=config.source.name, shape=shape, new=cast(Path, config.new_path).name
+                )
+            )
+        else:
+            lines.append(_("Settings:  {file} ({shape}, valid)").format(file=config.source.name, shape=shape))
+    if backups:
+        lines.append(
+            _("Backups:   {n}, newest {date} UTC ({name})").format(
+                n=len(backups), date=_backup_date(backups[0].created_at, 16), name=backups[0].folder.name
+            )
+        )
+    else:
+        lines.append(_("Backups:   {n}").format(n=0))
+    if status.app_open:
+        lines.append(_("App:       open: {why}").format(why=localize(status.app_open)))
+    else:
+        lines.append(_("App:       closed"))
     return "\n".join(lines + [""] + _notes(None, status.stale_locks)).rstrip()
 
 
@@ -355,32 +560,38 @@ def render_sql(plan: Plan, installation: Installation) -> str:
     """--show-sql: the exact statements the plan runs, per step and operation, as SQL comments and
     statements (like Django's sqlmigrate). Bookkeeping and checks are named, not shown."""
     lines = [
-        f"-- Installation: {installation.root}",
-        f"-- Database is:  {_version(plan.current)}",
-        f"-- Upgrading to: {_version(plan.target)}",
+        _("-- Installation: {root}").format(root=installation.root),
+        _("-- Database is:  {version}").format(version=_version(plan.current)),
+        _("-- Upgrading to: {version}").format(version=_version(plan.target)),
     ]
     if plan.nothing_to_do:
-        return "\n".join(lines + ["-- Nothing to do: no SQL would run."])
+        return "\n".join(lines + [_("-- Nothing to do: no SQL would run.")])
     lines += [
-        "-- wems-upgrade runs these statements in ONE transaction, with PRAGMA foreign_keys=OFF, and commits only",
-        "-- if every check passes. Nothing was changed.",
+        _("-- wems-upgrade runs these statements in ONE transaction, with PRAGMA foreign_keys=OFF, and commits only"),
+        _("-- if every check passes. Nothing was changed."),
         "",
     ]
     for step, outcomes in _by_step(list(plan.outcomes)):
-        lines.append(f"-- {step.label}: {step.description}")
+        lines.append(f"-- {step.label}: {_(step.description)}")
         for outcome in outcomes:
             if not outcome.applied:
-                lines.append(f"-- already present, skipped: {outcome.operation.describe()}")
+                lines.append(
+                    _("-- already present, skipped: {operation}").format(
+                        operation=localize(outcome.operation.describe())
+                    )
+                )
                 continue
-            lines.append(f"-- {outcome.operation.describe()}")
+            lines.append(f"-- {localize(outcome.operation.describe())}")
             lines += [_terminated(statement) for statement in outcome.statements]
         lines.append("")
     if plan.app_migrations:
         lines.append(
-            f"-- Then {len(plan.app_migrations)} finished migration(s) are recorded in the app's migrations table:"
+            _("-- Then {n} finished migration(s) are recorded in the app's migrations table:").format(
+                n=len(plan.app_migrations)
+            )
         )
         lines += [f"--   {name}" for name in plan.app_migrations]
-    lines.append("-- Then each step is recorded in wems_upgrade_history.")
+    lines.append(_("-- Then each step is recorded in wems_upgrade_history."))
     return "\n".join(lines)
 
 
@@ -406,7 +617,11 @@ def sql_json(plan: Plan, installation: Installation, log_path: Path | None = Non
                 "generation": step.label,
                 "description": step.description,
                 "operations": [
-                    {"operation": o.operation.describe(), "applied": o.applied, "statements": list(o.statements)}
+                    {
+                        "operation": english(o.operation.describe()),
+                        "applied": o.applied,
+                        "statements": list(o.statements),
+                    }
                     for o in outcomes
                 ],
             }
@@ -436,6 +651,7 @@ def result_json(result: UpgradeResult, log_path: Path | None = None) -> dict:
                 result.outcomes,
                 result.checks,
                 result.seconds,
+                files=planned_files(result.preview),
             )
         case Upgraded():
             return _run_json(
@@ -467,8 +683,10 @@ def _run_json(
     seconds: float = 0.0,
     backup: Backup | None = None,
     recorded: bool = False,
+    files: list[FileChange] | None = None,
 ) -> dict:
-    """`outcomes`: what ran on a copy (else the plan's); `recorded`: the app's migrations were recorded."""
+    """`outcomes`: what ran on a copy (else the plan's); `recorded`: the app's migrations were recorded;
+    `files`: what a real run would create, change or rename (a dry run's, upgrader.files)."""
     return {
         **_json_head(status, plan, installation),
         "steps": [
@@ -484,7 +702,13 @@ def _run_json(
         "backup": str(backup.folder) if backup else None,
         "backup_private": backup.privacy_problem is None if backup else None,
         "checks": [
-            {"name": c.name, "ok": c.ok, "detail": c.detail, "problems": list(c.problems), "items": list(c.items)}
+            {
+                "name": c.name,
+                "ok": c.ok,
+                "detail": english(c.detail),
+                "problems": [english(p) for p in c.problems],
+                "items": [english(i) for i in c.items],
+            }
             for c in checks
         ],
         "config": None
@@ -496,6 +720,7 @@ def _run_json(
             "read_after": str(config.read_after),
             "kept_as": config.retire.name if config.retire else None,
         },
+        **({"files": [f.as_json() for f in files]} if files is not None else {}),
         "seconds": round(seconds, 3),
         "error": None,
         "log": str(log_path) if log_path else None,
@@ -526,17 +751,21 @@ def to_json(value: dict) -> str:
 class SiteOutcome:
     folder: Path
     exit_code: int
-    summary: str
+    summary: str | Text
 
 
 def render_sites(outcomes: list[SiteOutcome], total: int | None = None) -> str:
-    width = max([len("installation")] + [len(str(o.folder)) for o in outcomes])
-    lines = ["Summary of all installations", f"  {'installation':<{width}}  exit  result"]
+    column = _("installation")
+    width = max([len(column)] + [len(str(o.folder)) for o in outcomes])
+    lines = [_("Summary of all installations"), f"  {column:<{width}}  {_('exit'):>4}  {_('result')}"]
     lines += [
-        f"  {o.folder!s:<{width}}  {o.exit_code:>4}  {OK if o.exit_code == 0 else FAIL} {o.summary}" for o in outcomes
+        f"  {o.folder!s:<{width}}  {o.exit_code:>4}  {OK if o.exit_code == 0 else FAIL} {localize(o.summary)}"
+        for o in outcomes
     ]
     failed = sum(o.exit_code != 0 for o in outcomes)
-    lines.append(f"  {len(outcomes) - failed} of {len(outcomes)} installation(s) succeeded.")
+    lines.append(
+        _("  {ok} of {total} installation(s) succeeded.").format(ok=len(outcomes) - failed, total=len(outcomes))
+    )
     if total and total > len(outcomes):
-        lines.append(f"  {total - len(outcomes)} more installation(s) not started: the run was stopped.")
+        lines.append(_("  {n} more installation(s) not started: the run was stopped.").format(n=total - len(outcomes)))
     return "\n".join(lines)
