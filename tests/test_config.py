@@ -4,6 +4,7 @@ refused with their line and column before anything is written."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -258,3 +259,137 @@ def test_a_g1_installation_without_settings_gets_its_code_constants_written(tmp_
             "workspaces": ["Quai", "Zone A", "Zone B", "Bureau"],
         }
     }
+
+
+# --- the comments in the user's language ----------------------------------------------------------
+
+
+def _data_lines(text: str) -> list[str]:
+    """The lines of a YAML file that are not comments: what the app reads."""
+    return [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+
+
+def _comment_lines(text: str) -> list[str]:
+    return [line.lstrip() for line in text.splitlines() if line.lstrip().startswith("#")]
+
+
+def _upgraded_in(install, language: str, generation: int = 4, *, name: str | None = None):
+    """A g`generation` installation with the flat config.json of its era, upgraded in `language`."""
+    root = install(generation, name or f"{language}-g{generation}")
+    (root / "config.json").unlink(missing_ok=True)
+    write_config(root, "json-flat")
+    assert main(["--yes", "--data-dir", str(root), "--lang", language]) == 0
+    return root
+
+
+def test_a_french_run_writes_french_comments_and_the_very_same_settings(install):
+    english = (_upgraded_in(install, "en") / "config.yaml").read_text(encoding="utf-8")
+    french = (_upgraded_in(install, "fr") / "config.yaml").read_text(encoding="utf-8")
+    assert yaml.safe_load(french) == yaml.safe_load(english)
+    assert _data_lines(french) == _data_lines(english), "keys and values never change with the language"
+    comments = _comment_lines(french)
+    assert comments[:2] == [
+        "# Configuration de Wareflow EMS",
+        "# Converti par wems-upgrade depuis config.json\u00a0; l'original est conservé sous le nom "
+        "config.json.before-wems-upgrade.",
+    ]
+    assert "# ORGANISATION\u00a0: les choix proposés dans les fiches des salariés" in comments
+    assert (
+        "# Non lu par Wareflow EMS avant cette mise à niveau (clé à plat du modèle initial)\u00a0; pour l'utiliser, "
+        "décommentez-le dans la section alerts, sous les noms critical_days et warning_days"
+    ) in comments
+    assert "# alert_thresholds_days: [30, 60, 90]" in comments, "the value kept as a comment is data, not a text"
+    texts = {line for line in _comment_lines(english) if not re.match(r"# [a-z_]+: ", line)}  # not values
+    assert len(texts) > 5 and not texts & set(comments), "no comment left in English"
+
+
+def test_every_comment_of_the_layout_is_written_in_french():
+    from upgrader import i18n
+
+    settings = {
+        "alerts": {"critical_days": 7, "warning_days": 30},
+        "lock": {"timeout_minutes": 2, "heartbeat_interval_seconds": 30},
+        "organization": {"roles": ["Cariste"], "workspaces": ["Quai"]},
+    }
+    english = render_yaml(settings)
+    i18n.use("fr")
+    french = render_yaml(settings)
+    assert _data_lines(french) == _data_lines(english) and yaml.safe_load(french) == settings
+    assert len(_comment_lines(french)) == len(_comment_lines(english)) == 12
+    assert not set(_comment_lines(french)) & set(_comment_lines(english))
+    assert "  # Alerte critique quand l'échéance est dans ce nombre de jours ou moins\n  critical_days: 7\n" in french
+    assert (
+        "# ALERTES\u00a0: quand signaler les CACES, visites médicales et formations qui arrivent à échéance" in french
+    )
+    assert yaml.safe_load(render_yaml({}, None)) == {} and "Aucun paramètre propre" in render_yaml({}, None)
+
+
+def test_the_upgrader_reads_its_french_file_as_its_english_one(install, capsys):
+    """Nothing recognises a file by its comments: a second run, in either language, finds the same."""
+    sites = {language: _upgraded_in(install, language) for language in ("fr", "en")}
+    written = {language: (root / "config.yaml").read_bytes() for language, root in sites.items()}
+    capsys.readouterr()
+    for language in ("fr", "en"):
+        screens = {}
+        for written_in, root in sites.items():
+            assert main(["--yes", "--data-dir", str(root), "--lang", language]) == 0
+            screens[written_in] = capsys.readouterr().out.replace(str(root), "<ROOT>")
+            assert (root / "config.yaml").read_bytes() == written[written_in], "left as it is"
+            plan = plan_config(root / "config.yaml", 8)
+            assert not plan.changes and plan.after == yaml.safe_load(written["en"])
+        assert screens["fr"] == screens["en"]
+
+
+def test_a_french_file_upgraded_again_later_becomes_the_file_an_english_one_becomes(install, capsys):
+    """g2 -> g5 writes config.yaml (in the run's language); g5 -> g8 rewrites it from its settings
+    alone (the latest default roles differ), so the language of the first run leaves no trace."""
+    finished = {}
+    for first in ("fr", "en"):
+        root = install(2, f"first-{first}")
+        (root / "config.json").write_text('{"alerts": {"critical_days": 5, "warning_days": 20}}', encoding="utf-8")
+        assert main(["--yes", "--data-dir", str(root), "--to-version", "g5", "--lang", first]) == 0
+        assert ("Configuration de Wareflow EMS" in (root / "config.yaml").read_text(encoding="utf-8")) == (
+            first == "fr"
+        )
+        assert main(["--yes", "--data-dir", str(root), "--lang", "en"]) == 0
+        finished[first] = (root / "config.yaml").read_bytes()
+    capsys.readouterr()
+    assert finished["fr"] == finished["en"]
+    assert b"# Wareflow EMS configuration" in finished["en"] and b"\n  roles:\n" in finished["en"], "rewritten"
+
+
+def test_a_bad_settings_file_is_refused_in_french_with_every_problem(install, capsys):
+    root = install(2)
+    (root / "config.json").write_text(
+        '{"alerts": {"critical_days": 40, "warning_days": 30}, "lock": {"timeout_minutes": 0}}', encoding="utf-8"
+    )
+    before = file_digests(root)
+    assert main(["--yes", "--data-dir", str(root), "--lang", "fr"]) == errors.EXIT_BAD_CONFIG
+    err = capsys.readouterr().err
+    assert "Le fichier de paramètres config.json est inutilisable\u00a0: ligne 1, colonne" in err
+    assert "lock.timeout_minutes doit être un nombre entier supérieur à 0, pas 0" in err, "the other problem too"
+    assert "alerts.critical_days (40) ne doit pas dépasser alerts.warning_days (30)" in err
+    assert "fichier\u00a0: " in err and "Rien n'a été modifié" in err
+    assert file_digests(root) == before
+
+
+def test_a_refusal_keeps_every_problem_in_english_for_the_log_and_json(tmp_path):
+    from upgrader import i18n
+
+    i18n.use("fr")
+    path = tmp_path / "config.yaml"
+    path.write_bytes(b"alerts:\n  critical_days: 40\n  warning_days: 30\nlock:\n  timeout_minutes: 0\n")
+    with pytest.raises(BadConfig) as refusal:
+        plan_config(path, 8)
+    error = refusal.value
+    assert error.message.startswith("The settings file config.yaml cannot be used: line 5, column 3: lock.")
+    assert error.details == [
+        "alerts.critical_days (40) must not be more than alerts.warning_days (30)",
+        f"file: {path}",
+    ]
+    message, details, _advice = error.shown()
+    assert message.startswith("Le fichier de paramètres config.yaml est inutilisable\u00a0: ligne 5, colonne 3\u00a0:")
+    assert details == [
+        "alerts.critical_days (40) ne doit pas dépasser alerts.warning_days (30)",
+        f"fichier\u00a0: {path}",
+    ]

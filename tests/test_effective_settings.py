@@ -10,6 +10,7 @@ import json
 import pytest
 import yaml
 
+from upgrader import i18n
 from upgrader.demo import write_config
 from upgrader.installation import locate
 from upgrader.upgrade import upgrade
@@ -79,9 +80,12 @@ def _settle(root, shape: str) -> None:
         write_config(root, shape)
 
 
+@pytest.mark.parametrize("language", ["en", "fr"])
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("generation", range(1, 9))
-def test_the_latest_release_reads_what_the_old_release_read(install, generation, shape):
+def test_the_latest_release_reads_what_the_old_release_read(install, generation, shape, language):
+    """In either language: the comments of the file written follow it, the settings never do."""
+    i18n.use(language)
     root = install(generation)
     _settle(root, shape)
     before = effective(root, generation)
@@ -98,3 +102,14 @@ def test_the_g4_flat_case_keeps_its_alerts_lock_roles_and_workspaces(install):
     assert after["lock"]["timeout_minutes"] == 2
     assert after["organization"] == {"roles": _roles("Préparateur"), "workspaces": WORKSPACES}
     assert "# alert_thresholds_days: [30, 60, 90]" in (root / "config.yaml").read_text(encoding="utf-8")
+
+
+def test_a_french_run_writes_french_comments_the_app_reads_past(install):
+    i18n.use("fr")
+    root = install(4)
+    _settle(root, "json-flat")
+    before = effective(root, 4)
+    upgrade(locate(root, environ={}))
+    text = (root / "config.yaml").read_text(encoding="utf-8")
+    assert text.startswith("# Configuration de Wareflow EMS\n") and "# alert_thresholds_days: [30, 60, 90]" in text
+    assert effective(root, 8) == before
