@@ -21,7 +21,7 @@ SNAPSHOTS = Path(__file__).parent / "snapshots"
 VARIABLE = [
     (re.compile(r"\d{8}-\d{6}(-\d+)?(_\d+)?"), "<STAMP>"),
     (re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?( UTC)?"), "<DATE>"),
-    (re.compile(r"\d+(\.\d+)? (bytes|KB|MB|GB)"), "<SIZE>"),
+    (re.compile(r"\d+([.,]\d+)? (bytes|KB|MB|GB|octets|Ko|Mo|Go)"), "<SIZE>"),
     (re.compile(r"\(\d+\.\d s\)"), "(<T> s)"),
     (re.compile(r"about \d+ s"), "about <T> s"),
     (re.compile(r"environ \d+ s"), "environ <T> s"),

@@ -114,7 +114,7 @@ def render_plan(preview: Preview, disk: bool = True) -> str:
         lines.append(_("  Already there, from later releases (kept, not redone):"))
         lines += [f"    - {localize(d)}" for d in plan.detection.beyond]
     for step, outcomes in _by_step(list(plan.outcomes)):
-        lines.append(f"  {step.label}: {_(step.description)}")
+        lines.append(_("  {label}: {description}").format(label=step.label, description=_(step.description)))
         lines.append(f"       ({_changes(outcomes)})")
         lines += [
             _("       - already present: {operation}").format(operation=localize(o.operation.describe()))
@@ -572,7 +572,7 @@ def render_sql(plan: Plan, installation: Installation) -> str:
         "",
     ]
     for step, outcomes in _by_step(list(plan.outcomes)):
-        lines.append(f"-- {step.label}: {_(step.description)}")
+        lines.append(_("-- {label}: {description}").format(label=step.label, description=_(step.description)))
         for outcome in outcomes:
             if not outcome.applied:
                 lines.append(
