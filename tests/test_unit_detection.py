@@ -18,6 +18,7 @@ from packaging.version import Version
 
 from upgrader.detector import newest_contained, read_wems_schema, unexplained, unknown
 from upgrader.errors import BadInstallation, NewerDatabase, UnknownSchema
+from upgrader.i18n import english
 from upgrader.loader import Catalog, Step
 from upgrader.operations import parse_operations
 from upgrader.planner import make_plan
@@ -164,7 +165,8 @@ def test_newest_contained(sql, target, found):
 )
 def test_unexplained(sql, generation, later, expected):
     schemas = [CATALOG.step(n).schema for n in later]
-    assert unexplained(schema_from_sql(sql), CATALOG.step(generation).schema, schemas) == expected
+    found = unexplained(schema_from_sql(sql), CATALOG.step(generation).schema, schemas)
+    assert [english(text) for text in found] == expected
 
 
 def test_unknown_names_the_closest_generation_and_its_differences():

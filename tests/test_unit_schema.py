@@ -8,7 +8,13 @@ from __future__ import annotations
 
 import pytest
 
+from upgrader.i18n import english
 from upgrader.schema import Index, differences, extra_columns, schema_from_sql
+
+
+def in_english(texts) -> list[str]:
+    return [english(text) for text in texts]
+
 
 EXPECTED = """
 CREATE TABLE "p" ("id" INTEGER PRIMARY KEY);
@@ -148,7 +154,7 @@ def changed(old: str, new: str) -> str:
     ],
 )
 def test_differences(actual, expected):
-    assert differences(schema_from_sql(actual), schema_from_sql(EXPECTED)) == expected
+    assert in_english(differences(schema_from_sql(actual), schema_from_sql(EXPECTED))) == expected
 
 
 @pytest.mark.parametrize(
@@ -163,18 +169,18 @@ def test_differences(actual, expected):
     ids=["extra table", "extra index", "extra column", "changed column still reported", "missing still reported"],
 )
 def test_differences_allowing_extra_objects(actual, expected):
-    assert differences(schema_from_sql(actual), schema_from_sql(EXPECTED), allow_extra=True) == expected
+    assert in_english(differences(schema_from_sql(actual), schema_from_sql(EXPECTED), allow_extra=True)) == expected
 
 
 def test_differences_are_not_symmetric_in_wording():
-    assert differences(schema_from_sql(EXPECTED), schema_from_sql(changed("DEFAULT ''", ""))) == [
+    assert in_english(differences(schema_from_sql(EXPECTED), schema_from_sql(changed("DEFAULT ''", "")))) == [
         "column c.name has default '', expected None"
     ]
 
 
 def test_extra_columns_lists_only_columns_of_shared_tables():
     actual = changed('"code" TEXT UNIQUE', '"code" TEXT UNIQUE, "badge" INT') + 'CREATE TABLE "q" ("x" INT);'
-    assert extra_columns(schema_from_sql(actual), schema_from_sql(EXPECTED)) == [
+    assert in_english(extra_columns(schema_from_sql(actual), schema_from_sql(EXPECTED))) == [
         "column c.badge (INT) is not part of WEMS"
     ]
 

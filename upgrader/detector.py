@@ -8,14 +8,18 @@ from dataclasses import dataclass
 import apsw
 
 from upgrader.errors import BadInstallation, NewerDatabase, UnknownSchema
+from upgrader.i18n import T, Text, english
 from upgrader.loader import Catalog, Step
 from upgrader.recorder import read_history, recorded_app_migrations
 from upgrader.schema import (
     Schema,
     column_differences,
     constraint_differences,
-    differences,
+    difference_texts,
     index_differences,
+    missing_column,
+    missing_index,
+    missing_table,
     read_schema,
 )
 
@@ -28,7 +32,13 @@ class Detection:
 
     step: Step
     schema: Schema
-    beyond: tuple[str, ...]
+    #: the differences from a plain database of `step` (each a Text: shown translated, logged in English)
+    beyond_texts: tuple[str | Text, ...]
+
+    @property
+    def beyond(self) -> tuple[str, ...]:
+        """The differences in English (the log, --json, tests)."""
+        return tuple(english(text) for text in self.beyond_texts)
 
 
 def read_wems_schema(conn: apsw.Connection, catalog: Catalog) -> Schema:
@@ -54,20 +64,20 @@ def _explained(have, wanted, later, differ) -> bool:
     return not differ(have, wanted) or any(alt is not None and not differ(have, alt) for alt in later)
 
 
-def unexplained(actual: Schema, expected: Schema, later: list[Schema]) -> list[str]:
+def unexplained(actual: Schema, expected: Schema, later: list[Schema]) -> list[str | Text]:
     """The differences of `actual` from `expected` that no schema in `later` accounts for."""
-    out = []
+    out: list[str | Text] = []
     for key, table in expected.tables.items():
         mine = actual.tables.get(key)
         if mine is None:
-            out.append(f"table {table.name} is missing")
+            out.append(missing_table(table.name))
             continue
         alternatives = [s.tables.get(key) for s in later]
         for col in table.columns:
             have = mine.column(col.name)
             col_options = [t.column(col.name) if t else None for t in alternatives]
             if have is None:
-                out.append(f"column {table.name}.{col.name} is missing")
+                out.append(missing_column(table.name, col.name))
             elif not _explained(have, col, col_options, lambda a, b, name=table.name: column_differences(name, a, b)):
                 out.extend(column_differences(table.name, have, col))
         keys = [(t.foreign_keys, t.unique_constraints) if t else None for t in alternatives]
@@ -82,18 +92,22 @@ def unexplained(actual: Schema, expected: Schema, later: list[Schema]) -> list[s
         mine_index = actual.indexes.get(key)
         index_options = [s.indexes.get(key) for s in later]
         if mine_index is None:
-            out.append(f"index {index.name} is missing")
+            out.append(missing_index(index.name))
         elif not _explained(mine_index, index, index_options, index_differences):
             out.extend(index_differences(mine_index, index))
     return out
 
 
 def unknown(schema: Schema, catalog: Catalog) -> UnknownSchema:
-    closest = min(catalog.steps, key=lambda s: (len(differences(schema, s.schema)), -s.generation))
+    closest = min(catalog.steps, key=lambda s: (len(difference_texts(schema, s.schema)), -s.generation))
     return UnknownSchema(
-        f"This database does not match any Wareflow EMS version. Closest is {closest.label} "
-        f"({closest.releases}); the differences are:",
-        differences(schema, closest.schema),
+        T(
+            "This database does not match any Wareflow EMS version. Closest is {generation} "
+            "({releases}); the differences are:",
+            generation=closest.label,
+            releases=T(closest.releases),
+        ),
+        difference_texts(schema, closest.schema),
     )
 
 
@@ -104,12 +118,14 @@ def refuse_if_not_wems(conn: apsw.Connection, catalog: Catalog) -> None:
 
 def _refuse_if_not_wems(schema: Schema, catalog: Catalog) -> None:
     if not schema.tables:
-        raise BadInstallation("The database file is empty: it holds no Wareflow EMS data.")
+        raise BadInstallation(T("The database file is empty: it holds no Wareflow EMS data."))
     known = set(catalog.latest.schema.tables)
     if not known & set(schema.tables):
         raise BadInstallation(
-            "This is not a Wareflow EMS database: it has none of its tables "
-            f"(it has: {', '.join(sorted(t.name for t in schema.tables.values()))})."
+            T(
+                "This is not a Wareflow EMS database: it has none of its tables (it has: {tables}).",
+                tables=", ".join(sorted(t.name for t in schema.tables.values())),
+            )
         )
 
 
@@ -125,15 +141,24 @@ def _refuse_if_newer(conn: apsw.Connection, catalog: Catalog) -> None:
     if newer_steps:
         h = newer_steps[-1]
         raise NewerDatabase(
-            f"This database was upgraded to {h['step']} by wems-upgrade {h['upgrader_version']}, "
-            f"newer than this upgrader knows (up to {latest.label}, Wareflow EMS {latest.last_release})."
+            T(
+                "This database was upgraded to {step} by wems-upgrade {version}, "
+                "newer than this upgrader knows (up to {generation}, Wareflow EMS {release}).",
+                step=h["step"],
+                version=h["upgrader_version"],
+                generation=latest.label,
+                release=latest.last_release,
+            )
         )
     known = catalog.app_migrations(latest.generation)
     newest_known = max((stamp for stamp in map(_stamp, known) if stamp), default="")
     unknown = sorted(n for n in recorded_app_migrations(conn) if n not in known and (_stamp(n) or "") > newest_known)
     if unknown:
+        details: list[str | Text] = [T("unknown app migration {name}", name=n) for n in unknown]
         raise NewerDatabase(
-            f"This database was changed by a Wareflow EMS release newer than this upgrader knows "
-            f"(up to {latest.last_release}).",
-            [f"unknown app migration {n}" for n in unknown],
+            T(
+                "This database was changed by a Wareflow EMS release newer than this upgrader knows (up to {release}).",
+                release=latest.last_release,
+            ),
+            details,
         )

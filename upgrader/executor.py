@@ -10,11 +10,12 @@ from typing import TypeVar, cast
 import apsw
 
 from upgrader.errors import UpgradeError, UpgradeFailed
+from upgrader.i18n import T
 from upgrader.loader import Step
 from upgrader.operations import Operation, statements_for
 from upgrader.schema import Schema, quote, read_schema
 
-T = TypeVar("T")
+Result = TypeVar("Result")
 PROGRESS_OPS = 200_000
 OPS_PER_ROW = 30
 
@@ -82,7 +83,9 @@ def _execute(conn: apsw.Connection, step: Step, op: Operation, statements: tuple
         for statement in statements:
             conn.execute(statement)
     except apsw.Error as exc:
-        raise UpgradeFailed(f"Step {step.label} could not {op.describe()}: {exc}") from exc
+        raise UpgradeFailed(
+            T("Step {step} could not {operation}: {error}", step=step.label, operation=op.text, error=exc)
+        ) from exc
 
 
 @contextmanager
@@ -95,8 +98,10 @@ def rolled_back(conn: apsw.Connection, name: str = "wems_upgrade_trial"):
     (mode,) = cast(tuple[str], conn.execute("PRAGMA main.journal_mode").fetchone())  # always one row
     if mode.lower() == "off":
         raise UpgradeFailed(
-            "Cannot try the app's operations: the database has no rollback journal "
-            "(journal_mode=OFF), so they could not be undone."
+            T(
+                "Cannot try the app's operations: the database has no rollback journal "
+                "(journal_mode=OFF), so they could not be undone."
+            )
         )
     conn.execute(f"SAVEPOINT {name}")
     try:
@@ -108,8 +113,10 @@ def rolled_back(conn: apsw.Connection, name: str = "wems_upgrade_trial"):
 
 
 def in_transaction(
-    conn: apsw.Connection, work: Callable[[apsw.Connection], T], before_commit: Callable[[apsw.Connection, T], None]
-) -> T:
+    conn: apsw.Connection,
+    work: Callable[[apsw.Connection], Result],
+    before_commit: Callable[[apsw.Connection, Result], None],
+) -> Result:
     """Run `work` then `before_commit` in ONE transaction; roll back on any error.
 
     Foreign-key enforcement is switched off before BEGIN (it cannot change inside a
@@ -128,4 +135,4 @@ def in_transaction(
             conn.execute("ROLLBACK")
         if isinstance(exc, (UpgradeError, KeyboardInterrupt, SystemExit)):
             raise
-        raise UpgradeFailed(f"The database change failed: {exc}") from exc
+        raise UpgradeFailed(T("The database change failed: {error}", error=exc)) from exc

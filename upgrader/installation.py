@@ -11,6 +11,7 @@ from typing import cast
 import apsw
 
 from upgrader.errors import BadInstallation
+from upgrader.i18n import N_, T
 
 CONFIG_NAMES = ("config.yaml", "config.yml", "config.json")
 DEFAULT_DIR = "data"
@@ -18,9 +19,14 @@ DEFAULT_NAME = "employee_manager.db"
 #: The longest name SQLite opens for us beside the database: the work copy's rollback journal.
 LONGEST_SUFFIX = ".wems-upgrade-0000000.tmp-journal"
 UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
-DOTENV_ADVICE = (
+DOTENV_ADVICE = N_(
     "Nothing was changed. Wareflow EMS reads .env as UTF-8 text and cannot start with this one "
     "either. Open it in Notepad, choose File > Save as, Encoding: UTF-8, then run wems-upgrade again."
+)
+DOTENV_NUL_ADVICE = N_(
+    "Nothing was changed. Wareflow EMS reads .env as UTF-8 text and cannot start with this one "
+    "either. Remove it (or retype the line), or open it in Notepad, choose File > Save as, "
+    "Encoding: UTF-8, then run wems-upgrade again."
 )
 
 
@@ -43,8 +49,8 @@ def read_dotenv(path: Path) -> dict[str, str]:
             continue
         if "\0" in line:
             raise BadInstallation(
-                f"The file {path} has an invisible NUL character on line {number}.",
-                advice=DOTENV_ADVICE.replace(" Open it", " Remove it (or retype the line), or open it", 1),
+                T("The file {path} has an invisible NUL character on line {line}.", path=path, line=number),
+                advice=T(DOTENV_NUL_ADVICE),
             )
         key, _, value = line.removeprefix("export ").partition("=")
         value = value.strip()
@@ -61,16 +67,21 @@ def _dotenv_text(path: Path) -> str:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise BadInstallation(f"The file {path} cannot be read ({exc.strerror or exc}).") from exc
+        raise BadInstallation(
+            T("The file {path} cannot be read ({reason}).", path=path, reason=exc.strerror or exc)
+        ) from exc
     if data.startswith(UTF16_BOMS):
         raise BadInstallation(
-            f'The file {path} is saved as UTF-16 ("Unicode" in Notepad), not UTF-8.', advice=DOTENV_ADVICE
+            T('The file {path} is saved as UTF-16 ("Unicode" in Notepad), not UTF-8.', path=path),
+            advice=T(DOTENV_ADVICE),
         )
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise BadInstallation(f"The file {path} is not UTF-8 text (line {line}).", advice=DOTENV_ADVICE) from None
+        raise BadInstallation(
+            T("The file {path} is not UTF-8 text (line {line}).", path=path, line=line), advice=T(DOTENV_ADVICE)
+        ) from None
 
 
 def _check_length(database: Path) -> None:
@@ -79,11 +90,17 @@ def _check_length(database: Path) -> None:
     length = len(str(database).encode("utf-8"))
     if length > longest:
         raise BadInstallation(
-            f"The database path {database} is too long for SQLite: {length} characters, "
-            f"and wems-upgrade can use at most {longest}.",
-            advice="Nothing was changed. Move the Wareflow EMS folder to a shorter path "
-            "(or shorten DATABASE_PATH / DATABASE_DIR in .env), then run "
-            "wems-upgrade again.",
+            T(
+                "The database path {path} is too long for SQLite: {length} characters, "
+                "and wems-upgrade can use at most {longest}.",
+                path=database,
+                length=length,
+                longest=longest,
+            ),
+            advice=T(
+                "Nothing was changed. Move the Wareflow EMS folder to a shorter path "
+                "(or shorten DATABASE_PATH / DATABASE_DIR in .env), then run wems-upgrade again."
+            ),
         )
 
 
@@ -100,7 +117,7 @@ def locate(root: Path | str, environ: Mapping[str, str] | None = None) -> Instal
     """The installation in `root`; the process environment wins over `.env`, as in the app."""
     root = Path(root).resolve()
     if not root.is_dir():
-        raise BadInstallation(f"The folder {root} does not exist.")
+        raise BadInstallation(T("The folder {folder} does not exist.", folder=root))
     environ = os.environ if environ is None else environ
     settings = {**read_dotenv(root / ".env"), **{k: v for k, v in environ.items() if k.startswith("DATABASE_")}}
     database, source = _database_path(root, settings)

@@ -20,6 +20,7 @@ import apsw
 from packaging.version import InvalidVersion, Version
 
 from upgrader.errors import MalformedMigrations, NewerDatabase, UsageError
+from upgrader.i18n import T, Text
 from upgrader.operations import Operation, parse_operations
 from upgrader.paths import migrations_dir
 from upgrader.schema import Schema, schema_from_sql
@@ -42,15 +43,17 @@ def parse_app_operations(text: str, source: str = APP_CHECKS_FILE) -> tuple[AppO
     parts = _NAME.split(text)
     lead = [line for line in parts[0].splitlines() if line.strip() and not line.lstrip().startswith("--")]
     if lead:
-        raise MalformedMigrations(f"{source}: SQL before the first '-- name:' line: {lead[0].strip()}")
+        raise MalformedMigrations(
+            T("{file}: SQL before the first '-- name:' line: {sql}", file=source, sql=lead[0].strip())
+        )
     operations, seen = [], set()
     for name, body in zip(parts[1::2], parts[2::2], strict=True):
         sql = body.strip()
         code = [line for line in sql.splitlines() if line.strip() and not line.lstrip().startswith("--")]
         if not code:
-            raise MalformedMigrations(f"{source}: '{name}' has no SQL")
+            raise MalformedMigrations(T("{file}: '{name}' has no SQL", file=source, name=name))
         if name in seen:
-            raise MalformedMigrations(f"{source}: two operations are named '{name}'")
+            raise MalformedMigrations(T("{file}: two operations are named '{name}'", file=source, name=name))
         seen.add(name)
         operations.append(AppOperation(name, sql))
     return tuple(operations)
@@ -96,21 +99,27 @@ def load_step(folder: Path) -> Step:
     try:
         step = _load_step(folder)
         if not step.schema.tables:  # read now, not mid-run: SQL that SQLite runs, creating tables
-            raise MalformedMigrations("schema.sql creates no table")
+            raise MalformedMigrations(T("schema.sql creates no table"))
         return step
     except apsw.Error as exc:
-        raise MalformedMigrations(f"The migrations folder is malformed: {folder.name}: schema.sql: {exc}") from exc
+        raise _malformed(folder, f"schema.sql: {exc}") from exc
     except MalformedMigrations as exc:
-        raise MalformedMigrations(f"The migrations folder is malformed: {folder.name}: {exc.message}") from exc
+        raise _malformed(folder, exc.text) from exc
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, KeyError, InvalidVersion) as exc:
-        what = f"{type(exc).__name__}: {exc}" if not isinstance(exc, KeyError) else f"step.toml lacks {exc}"
-        raise MalformedMigrations(f"The migrations folder is malformed: {folder.name}: {what}") from exc
+        what = f"{type(exc).__name__}: {exc}" if not isinstance(exc, KeyError) else T("step.toml lacks {key}", key=exc)
+        raise _malformed(folder, what) from exc
+
+
+def _malformed(folder: Path, reason: str | Text) -> MalformedMigrations:
+    return MalformedMigrations(
+        T("The migrations folder is malformed: {folder}: {reason}", folder=folder.name, reason=reason)
+    )
 
 
 def _load_step(folder: Path) -> Step:
     match = _FOLDER.match(folder.name)
     if match is None:
-        raise MalformedMigrations("the folder name is not g<N>_<name>")
+        raise MalformedMigrations(T("the folder name is not g<N>_<name>"))
     meta = tomllib.loads((folder / "step.toml").read_text(encoding="utf-8"))
     up = folder / "up.sql"
     up_sql = up.read_text(encoding="utf-8") if up.exists() else None
@@ -118,7 +127,7 @@ def _load_step(folder: Path) -> Step:
     checks_sql = checks.read_text(encoding="utf-8") if checks.exists() else None
     generation = int(match.group(1))
     if meta.get("generation") != generation:
-        raise MalformedMigrations(f"step.toml says generation {meta.get('generation')}")
+        raise MalformedMigrations(T("step.toml says generation {generation}", generation=meta.get("generation")))
     return Step(
         generation=generation,
         name=match.group(2),
@@ -178,23 +187,45 @@ class Catalog:
             if 1 <= number <= len(self.steps):
                 return self.step(number)
             if number < 1:
-                raise UsageError(f"There is no generation {wanted}: they go from g1 to {self.latest.label}.")
-            raise NewerDatabase(f"wems-upgrade knows generations g1 to {self.latest.label}, not {wanted}.")
+                raise UsageError(
+                    T(
+                        "There is no generation {wanted}: they go from g1 to {latest}.",
+                        wanted=wanted,
+                        latest=self.latest.label,
+                    )
+                )
+            raise NewerDatabase(
+                T(
+                    "wems-upgrade knows generations g1 to {latest}, not {wanted}.",
+                    latest=self.latest.label,
+                    wanted=wanted,
+                )
+            )
         return self._step_for_release(wanted)
 
     def _step_for_release(self, wanted: str) -> Step:
         try:
             version = Version(wanted.lstrip("vV"))
         except InvalidVersion:
-            raise UsageError(f"'{wanted}' is not a version (examples: 2.3.2, g8, latest).") from None
+            raise UsageError(T("'{wanted}' is not a version (examples: 2.3.2, g8, latest).", wanted=wanted)) from None
         newest = self.latest.last_release
         if newest and version > newest:
-            raise NewerDatabase(f"Wareflow EMS {version} is newer than this upgrader knows (newest known: {newest}).")
+            raise NewerDatabase(
+                T(
+                    "Wareflow EMS {version} is newer than this upgrader knows (newest known: {newest}).",
+                    version=version,
+                    newest=newest,
+                )
+            )
         candidates = [s for s in self.steps if s.first_release and s.first_release <= version]
         if not candidates:
             raise UsageError(
-                f"No known Wareflow EMS release is {version}; use a generation (g1 to "
-                f"{self.latest.label}) for the 0.1.0 pre-release builds."
+                T(
+                    "No known Wareflow EMS release is {version}; use a generation (g1 to "
+                    "{latest}) for the 0.1.0 pre-release builds.",
+                    version=version,
+                    latest=self.latest.label,
+                )
             )
         return candidates[-1]
 
@@ -202,21 +233,29 @@ class Catalog:
 def load_catalog(folder: Path | None = None) -> Catalog:
     folder = folder or migrations_dir()
     if not folder.is_dir():
-        raise MalformedMigrations(f"The migrations folder {folder} is missing.")
+        raise MalformedMigrations(T("The migrations folder {folder} is missing.", folder=folder))
     found = sorted(
         (int(match.group(1)), p) for p in folder.iterdir() if p.is_dir() and (match := _FOLDER.match(p.name))
     )
     steps = _inherit_app_operations([load_step(path) for _n, path in found])
     numbers = [s.generation for s in steps]
     if not steps or numbers != list(range(1, len(steps) + 1)):
+        found_text = ", ".join(f"g{n}" for n in numbers) or T("none")
         raise MalformedMigrations(
-            f"The migrations folder {folder} is malformed: generations must be g1, g2, ... "
-            f"without gaps; found {', '.join(f'g{n}' for n in numbers) or 'none'}"
+            T(
+                "The migrations folder {folder} is malformed: generations must be g1, g2, ... "
+                "without gaps; found {found}",
+                folder=folder,
+                found=found_text,
+            )
         )
     if steps[0].up_sql is not None or any(s.up_sql is None for s in steps[1:]):
         raise MalformedMigrations(
-            f"The migrations folder {folder} is malformed: g1 is the baseline (no up.sql); "
-            "every later generation needs up.sql"
+            T(
+                "The migrations folder {folder} is malformed: g1 is the baseline (no up.sql); "
+                "every later generation needs up.sql",
+                folder=folder,
+            )
         )
     return Catalog(steps, folder)
 

@@ -18,7 +18,16 @@ from dataclasses import dataclass
 import apsw
 
 from upgrader.errors import MalformedMigrations, SchemaConflict
-from upgrader.schema import Column, Schema, column_differences, index_differences, table_differences
+from upgrader.i18n import T, Text
+from upgrader.schema import (
+    Column,
+    Schema,
+    column_differences,
+    index_differences,
+    missing_column,
+    missing_table,
+    table_differences,
+)
 
 _ID = r'["`\[]?(\w+)["`\]]?'
 _CREATE_TABLE = re.compile(rf"CREATE\s+TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?{_ID}", re.I)
@@ -37,14 +46,21 @@ class Operation:
     statements: tuple[str, ...]
 
     def describe(self) -> str:
-        words = {
-            "create_table": "create table",
-            "create_index": "create index",
-            "add_column": "add column",
-            "rebuild": "rebuild table",
-            "sql": "run",
-        }
-        return f"{words[self.kind]} {self.target}"
+        """What the operation does, in English (the log, --json, the SQL preview)."""
+        return self.text.english()
+
+    @property
+    def text(self) -> Text:
+        """What the operation does, in the user's language when shown (str() or localize())."""
+        if self.kind == "create_table":
+            return T("create table {name}", name=self.target)
+        if self.kind == "create_index":
+            return T("create index {name}", name=self.target)
+        if self.kind == "add_column":
+            return T("add column {name}", name=self.target)
+        if self.kind == "rebuild":
+            return T("rebuild table {name}", name=self.target)
+        return T("run {sql}", sql=self.target)
 
 
 def split_statements(sql: str) -> list[str]:
@@ -60,7 +76,7 @@ def split_statements(sql: str) -> list[str]:
             statements.append(text.strip())
             buffer = []
     if buffer:
-        raise MalformedMigrations(f"incomplete SQL statement at the end: {' '.join(buffer)[:80]}")
+        raise MalformedMigrations(T("incomplete SQL statement at the end: {sql}", sql=" ".join(buffer)[:80]))
     return statements
 
 
@@ -101,9 +117,12 @@ def _rebuild(group: list[str], table: str) -> Operation:
     )
     if not ok:
         raise MalformedMigrations(
-            f"rebuild of {table} must be: CREATE TABLE new_{table}; INSERT INTO "
-            f"new_{table} (...) SELECT ... FROM {table}; DROP TABLE {table}; "
-            f"ALTER TABLE new_{table} RENAME TO {table}"
+            T(
+                "rebuild of {table} must be: {sql}",
+                table=table,
+                sql=f"CREATE TABLE new_{table}; INSERT INTO new_{table} (...) SELECT ... FROM {table}; "
+                f"DROP TABLE {table}; ALTER TABLE new_{table} RENAME TO {table}",
+            )
         )
     op = Operation("rebuild", table, table, tuple(group))
     _check_copy_lists(op)
@@ -123,7 +142,9 @@ def _copy_lists(op: Operation) -> tuple[list[str], list[str], str]:
     text = _strip_comments(op.statements[1]).strip()
     match = _INSERT.match(text)
     if match is None:  # _rebuild checked this statement before making the operation
-        raise MalformedMigrations(f"rebuild of {op.target}: the second statement is not INSERT INTO ... SELECT")
+        raise MalformedMigrations(
+            T("rebuild of {table}: the second statement is not INSERT INTO ... SELECT", table=op.target)
+        )
     tail = text[match.end() :].rstrip().rstrip(";")
     return [_unquote(c) for c in _split_list(match.group(2))], [c.strip() for c in _split_list(match.group(3))], tail
 
@@ -151,9 +172,21 @@ def _check_copy_lists(op: Operation) -> None:
         (w, s) for w, s in zip(written, selected, strict=False) if _is_name(s) and _unquote(s).lower() != w.lower()
     ]
     if len(written) != len(selected) or swapped:
+        if swapped:
+            raise MalformedMigrations(
+                T(
+                    "rebuild of {table}: the INSERT column list and the SELECT list must "
+                    "name the same columns in the same order (differ at {columns})",
+                    table=op.target,
+                    columns=str(swapped),
+                )
+            )
         raise MalformedMigrations(
-            f"rebuild of {op.target}: the INSERT column list and the SELECT list must "
-            f"name the same columns in the same order (differ at {swapped or 'their length'})"
+            T(
+                "rebuild of {table}: the INSERT column list and the SELECT list must "
+                "name the same columns in the same order (differ at their length)",
+                table=op.target,
+            )
         )
 
 
@@ -184,42 +217,49 @@ def statements_for(op: Operation, current: Schema, expected: Schema, final: Sche
     return op.statements if check is None or check(op, current, expected) else None
 
 
-def _absent(kind: str, name: str, mine, wanted, differ) -> bool:
-    """True if the object is absent; False if it is there as wanted; a conflict if it differs."""
+def _absent(conflict: Text, mine, wanted, differ) -> bool:
+    """True if the object is absent; False if it is there as wanted; `conflict` if it differs."""
     if mine is None:
         return True
     problems = differ(mine, wanted)
     if problems:
-        raise SchemaConflict(f"{kind} {name} already exists but differs from WEMS", problems)
+        raise SchemaConflict(conflict, problems)
     return False
 
 
+def _missing_table(table: str) -> SchemaConflict:
+    details: list[str | Text] = [missing_table(table)]
+    return SchemaConflict(missing_table(table), details)
+
+
 def _table_needed(op, current, expected) -> bool:
-    return _absent("table", op.target, current.table(op.target), expected.table(op.target), table_differences)
+    conflict = T("table {name} already exists but differs from WEMS", name=op.target)
+    return _absent(conflict, current.table(op.target), expected.table(op.target), table_differences)
 
 
 def _index_needed(op, current, expected) -> bool:
-    return _absent("index", op.target, current.index(op.target), expected.index(op.target), index_differences)
+    conflict = T("index {name} already exists but differs from WEMS", name=op.target)
+    return _absent(conflict, current.index(op.target), expected.index(op.target), index_differences)
 
 
 def _column_needed(op, current, expected) -> bool:
     table, column = op.target.split(".")
     mine = current.table(table)
     if mine is None:
-        raise SchemaConflict(f"table {table} is missing", [f"table {table} is missing"])
+        raise _missing_table(table)
     existing = mine.column(column)
     if existing is None:
         return True
     problems = column_differences(table, existing, expected.table(table).column(column))
     if problems:
-        raise SchemaConflict(f"column {op.target} already exists but differs from WEMS", problems)
+        raise SchemaConflict(T("column {name} already exists but differs from WEMS", name=op.target), problems)
     return False
 
 
 def _rebuild_statements(op, current, expected, final) -> tuple[str, ...] | None:
     mine, wanted = current.table(op.target), expected.table(op.target)
     if mine is None:
-        raise SchemaConflict(f"table {op.target} is missing", [f"table {op.target} is missing"])
+        raise _missing_table(op.target)
     if not table_differences(mine, wanted):
         return None
     written, _selected, _tail = _copy_lists(op)
@@ -228,10 +268,12 @@ def _rebuild_statements(op, current, expected, final) -> tuple[str, ...] | None:
     read = {c.lower() for c in copied_columns(op)} - ({"rowid", "_rowid_", "oid"} - have.keys())
     left = sorted(have.keys() - read - {w.lower() for w in written})
     carry = [have[c] for c in left if _same_in(final, op.target, mine.column(c))]
-    problems = [f"column {op.target}.{have[c]} would not be copied" for c in left if have[c] not in carry]
-    problems += [f"column {op.target}.{c} is missing" for c in sorted(read - have.keys())]
+    problems: list[str | Text] = [
+        T("column {column} would not be copied", column=f"{op.target}.{have[c]}") for c in left if have[c] not in carry
+    ]
+    problems += [missing_column(op.target, c) for c in sorted(read - have.keys())]
     if problems:
-        raise SchemaConflict(f"table {op.target} cannot be rebuilt without losing data", problems)
+        raise SchemaConflict(T("table {name} cannot be rebuilt without losing data", name=op.target), problems)
     return _carrying(op, [mine.column(c) for c in carry]) if carry else op.statements
 
 

@@ -10,9 +10,10 @@ import apsw
 from upgrader.detector import Detection, newest_contained, read_wems_schema, unknown
 from upgrader.errors import NewerDatabase, UnknownSchema, UpgradeFailed
 from upgrader.executor import Outcome, in_transaction, run_steps
+from upgrader.i18n import T, Text
 from upgrader.loader import Catalog, Step
 from upgrader.recorder import recorded_app_migrations
-from upgrader.schema import Schema, differences, extra_columns, extra_objects, read_schema, schema_only_copy
+from upgrader.schema import Schema, difference_texts, extra_columns, extra_objects, read_schema, schema_only_copy
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,14 @@ def make_plan(conn: apsw.Connection, catalog: Catalog, target: Step) -> Plan:
     base = newest_contained(schema, catalog, catalog.latest)
     if base and base.generation > target.generation:
         raise NewerDatabase(
-            f"This database is {base.label} ({base.releases}), newer than the "
-            f"requested {target.label} ({target.releases}). wems-upgrade never downgrades."
+            T(
+                "This database is {generation} ({releases}), newer than the requested {target} "
+                "({target_releases}). wems-upgrade never downgrades.",
+                generation=base.label,
+                releases=T(base.releases),
+                target=target.label,
+                target_releases=T(target.releases),
+            )
         )
     if target is not catalog.latest:
         base = newest_contained(schema, catalog, target)
@@ -55,7 +62,7 @@ def make_plan(conn: apsw.Connection, catalog: Catalog, target: Step) -> Plan:
     _refuse_unexplained(schema, target)
     steps = catalog.path(base.generation, target.generation)
     outcomes = simulate(conn, steps, target)
-    detection = Detection(base, schema, tuple(differences(schema, base.schema)))
+    detection = Detection(base, schema, tuple(difference_texts(schema, base.schema)))
     pending = _pending_app_migrations(conn, catalog, target)
     return Plan(detection, target, tuple(steps), tuple(outcomes), tuple(pending))
 
@@ -64,8 +71,12 @@ def _refuse_unexplained(schema: Schema, target: Step) -> None:
     extras = extra_objects(schema, target.schema) + extra_columns(schema, target.schema)
     if extras:
         raise UnknownSchema(
-            f"This database has parts that Wareflow EMS {target.label} ({target.releases}) does not "
-            "have. They may have been added by hand, or by a newer release:",
+            T(
+                "This database has parts that Wareflow EMS {generation} ({releases}) does not "
+                "have. They may have been added by hand, or by a newer release:",
+                generation=target.label,
+                releases=T(target.releases),
+            ),
             extras,
         )
 
@@ -75,14 +86,19 @@ def simulate(conn: apsw.Connection, steps: list[Step], target: Step) -> list[Out
     copy = schema_only_copy(conn)
     try:
         outcomes = in_transaction(copy, lambda c: run_steps(c, steps, target.schema), lambda c, _o: None)
-        problems = differences(read_schema(copy), target.schema)
+        problems = difference_texts(read_schema(copy), target.schema)
     except UpgradeFailed as exc:
-        raise UnknownSchema("The upgrade SQL does not fit this database:", [exc.message]) from exc
+        reason: list[str | Text] = [exc.text]
+        raise UnknownSchema(T("The upgrade SQL does not fit this database:"), reason) from exc
     finally:
         copy.close()
     if problems:
         raise UnknownSchema(
-            f"After upgrading, this database would still differ from {target.label}; the differences are:", problems
+            T(
+                "After upgrading, this database would still differ from {generation}; the differences are:",
+                generation=target.label,
+            ),
+            problems,
         )
     return outcomes
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from upgrader.errors import NoRoom
+from upgrader.i18n import N_, T, Text, nT
 
 MARGIN = 16 * 1024 * 1024
 
@@ -70,8 +71,12 @@ def check_space(db: Path, backup_root: Path | None, needs: SpaceNeeds) -> None:
     for folder, need, free in wanted:
         if free < need:
             raise NoRoom(
-                f"Not enough free disk space in {folder}: the upgrade needs "
-                f"{human_size(need)}, only {human_size(free)} is free."
+                T(
+                    "Not enough free disk space in {folder}: the upgrade needs {need}, only {free} is free.",
+                    folder=folder,
+                    need=size_text(need),
+                    free=size_text(free),
+                )
             )
 
 
@@ -83,12 +88,26 @@ def check_writable(*folders: Path) -> None:
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as exc:
-            raise NoRoom(f"The folder {folder} cannot be written ({exc.strerror or exc}).") from exc
+            raise NoRoom(
+                T("The folder {folder} cannot be written ({reason}).", folder=folder, reason=exc.strerror or exc)
+            ) from exc
+
+
+#: the units of a size, with the number as {size} (French: o, Ko, Mo, Go)
+KB, MB, GB = N_("{size} KB"), N_("{size} MB"), N_("{size} GB")
+
+
+def size_text(size: float) -> Text:
+    """A number of bytes for people (1.5 MB), in the user's language when shown, English in the log."""
+    if size < 1024:
+        return nT("{n} bytes", "{n} bytes", round(size))
+    for unit in (KB, MB):
+        size /= 1024
+        if size < 1024:
+            return T(unit, size=f"{size:.1f}")
+    return T(GB, size=f"{size / 1024:.1f}")
 
 
 def human_size(size: float) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} GB"
+    """size_text() as shown now: call it where the text is shown, never for the log or --json."""
+    return str(size_text(size))

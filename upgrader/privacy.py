@@ -25,6 +25,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import cast
 
+from upgrader.i18n import T, Text, english
+
 PRIVATE_DIR, PRIVATE_FILE = 0o700, 0o600
 
 # Windows constants (winnt.h, winerror.h, sddl.h)
@@ -40,11 +42,18 @@ _NO_PERMISSIONS_ERRORS = {1: "ERROR_INVALID_FUNCTION", 50: "ERROR_NOT_SUPPORTED"
 
 
 def make_private(path: Path) -> str | None:
+    """make_private_text(), its reason in English (the log)."""
+    problem = make_private_text(path)
+    return None if problem is None else english(problem)
+
+
+def make_private_text(path: Path) -> str | Text | None:
     """Make the file or folder `path` readable by the current user only, and check that it is.
 
     Returns None when it is private, else why it could not be made so (never raises OSError:
-    a drive without permissions must not stop a backup). A folder must be made private
-    before files are written into it, so that they are never readable by others.
+    a drive without permissions must not stop a backup), to show in the user's language (str())
+    or log in English (english()). A folder must be made private before files are written into
+    it, so that they are never readable by others.
     """
     try:
         if sys.platform == "win32":
@@ -53,10 +62,16 @@ def make_private(path: Path) -> str | None:
             os.chmod(path, PRIVATE_DIR if Path(path).is_dir() else PRIVATE_FILE)
     except OSError as exc:
         return _describe(exc)
-    return privacy_problem(path)
+    return privacy_problem_text(path)
 
 
 def privacy_problem(path: Path) -> str | None:
+    """privacy_problem_text(), in English (the log)."""
+    problem = privacy_problem_text(path)
+    return None if problem is None else english(problem)
+
+
+def privacy_problem_text(path: Path) -> str | Text | None:
     """None if only the current user can open `path`, else what lets others in (or why it is unknown).
 
     POSIX: the current user owns it and neither group nor others have any permission bit.
@@ -74,25 +89,30 @@ def privacy_problem(path: Path) -> str | None:
         return _describe(exc)
     mode = stat.S_IMODE(st.st_mode)
     if st.st_uid != os.geteuid():
-        return f"it belongs to user id {st.st_uid}, not to the user running wems-upgrade ({os.geteuid()})"
+        return T(
+            "it belongs to user id {owner}, not to the user running wems-upgrade ({user})",
+            owner=st.st_uid,
+            user=os.geteuid(),
+        )
     if mode & 0o077:
-        return (
-            f"its permissions are {mode:04o}: the file system does not keep them (FAT32/exFAT, some "
-            "network shares) or they were changed by someone else"
+        return T(
+            "its permissions are {mode}: the file system does not keep them (FAT32/exFAT, some "
+            "network shares) or they were changed by someone else",
+            mode=f"{mode:04o}",
         )
     return None
 
 
 def is_private(path: Path) -> bool:
-    return privacy_problem(path) is None
+    return privacy_problem_text(path) is None
 
 
-def _describe(exc: OSError) -> str:
+def _describe(exc: OSError) -> str | Text:
     code = getattr(exc, "winerror", None)
     if code in _NO_PERMISSIONS_ERRORS:
-        return (
-            f"the drive keeps no permissions (FAT32/exFAT, or a network share without them; "
-            f"{_NO_PERMISSIONS_ERRORS[code]})"
+        return T(
+            "the drive keeps no permissions (FAT32/exFAT, or a network share without them; {code})",
+            code=_NO_PERMISSIONS_ERRORS[code],
         )
     return exc.strerror or str(exc)
 
@@ -253,7 +273,7 @@ def windows_sddl(path: Path) -> str:
         kernel32.LocalFree(text)
 
 
-def _windows_check_owner_only(path: Path) -> str | None:
+def _windows_check_owner_only(path: Path) -> str | Text | None:
     from ctypes import wintypes
 
     advapi32, _ = _api()
@@ -266,7 +286,7 @@ def _windows_check_owner_only(path: Path) -> str | None:
         "GetSecurityDescriptorDacl",
     )
     if not present.value or not acl.value:
-        return "it has no access control list: everyone can open it"
+        return T("it has no access control list: everyone can open it")
     user = ctypes.create_string_buffer(_windows_user_sid())
     system = ctypes.create_string_buffer(_SYSTEM_SID)
     ace_count = ctypes.c_uint16.from_address(acl.value + 4).value  # ACL: revision, sbz1, size, count, sbz2
@@ -278,8 +298,8 @@ def _windows_check_owner_only(path: Path) -> str | None:
         if ace_type == _ACCESS_DENIED_ACE_TYPE:
             continue
         if ace_type != _ACCESS_ALLOWED_ACE_TYPE:
-            return f"its access control list holds an entry of type {ace_type}"
+            return T("its access control list holds an entry of type {kind}", kind=ace_type)
         sid = address + 8  # ACE_HEADER (4 bytes), ACCESS_MASK (4 bytes), then the SID
         if not advapi32.EqualSid(sid, user) and not advapi32.EqualSid(sid, system):
-            return "its access control list lets other users or groups in"
+            return T("its access control list lets other users or groups in")
     return None

@@ -10,6 +10,7 @@ import apsw
 
 from upgrader.errors import UnknownSchema
 from upgrader.executor import Outcome
+from upgrader.i18n import T, Text
 from upgrader.loader import Step
 from upgrader.schema import HISTORY_TABLE, has_table
 
@@ -79,12 +80,20 @@ def read_history(conn: apsw.Connection) -> list[dict]:
         return []
     names = [row[1] for row in conn.execute(f'PRAGMA table_info("{HISTORY_TABLE}")')]
     if sorted(names) != sorted(HISTORY_COLUMNS):
-        raise _odd_history([f"its columns are {', '.join(names)}; wems-upgrade makes {', '.join(HISTORY_COLUMNS)}"])
+        raise _odd_history(
+            [
+                T(
+                    "its columns are {columns}; wems-upgrade makes {expected}",
+                    columns=", ".join(names),
+                    expected=", ".join(HISTORY_COLUMNS),
+                )
+            ]
+        )
     rows = [
         dict(zip(names, row, strict=True)) for row in conn.execute(f'SELECT * FROM "{HISTORY_TABLE}" ORDER BY "id"')
     ]
-    odd = [
-        f"row {row['id']}: generation {row['generation']!r} is not a whole number"
+    odd: list[str | Text] = [
+        T("row {id}: generation {generation} is not a whole number", id=row["id"], generation=repr(row["generation"]))
         for row in rows
         if not isinstance(row["generation"], int)
     ]
@@ -93,9 +102,12 @@ def read_history(conn: apsw.Connection) -> list[dict]:
     return rows
 
 
-def _odd_history(details: list[str]) -> UnknownSchema:
+def _odd_history(details: list[str | Text]) -> UnknownSchema:
     return UnknownSchema(
-        f"The table {HISTORY_TABLE}, where wems-upgrade records its work, is not as "
-        "wems-upgrade makes it (changed by hand?):",
+        T(
+            "The table {table}, where wems-upgrade records its work, is not as "
+            "wems-upgrade makes it (changed by hand?):",
+            table=HISTORY_TABLE,
+        ),
         details[:10],
     )

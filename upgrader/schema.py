@@ -15,6 +15,8 @@ from typing import cast
 
 import apsw
 
+from upgrader.i18n import T, Text, english
+
 #: Tables that belong to SQLite itself or to wems-upgrade, never to the app's schema.
 HISTORY_TABLE = "wems_upgrade_history"
 
@@ -232,55 +234,100 @@ def schema_only_copy(conn: apsw.Connection) -> apsw.Connection:
 # --- differences -----------------------------------------------------------------------
 
 
-def column_differences(table: str, actual: Column, expected: Column) -> list[str]:
-    where = f"column {table}.{expected.name}"
-    out = []
+def column_differences(table: str, actual: Column, expected: Column) -> list[str | Text]:
+    column = f"{table}.{expected.name}"
+    out: list[str | Text] = []
     if actual.type != expected.type:
-        out.append(f"{where} has type {actual.type or '(none)'}, expected {expected.type or '(none)'}")
-    if actual.notnull != expected.notnull:
         out.append(
-            f"{where} is {'NOT NULL' if actual.notnull else 'nullable'}, "
-            f"expected {'NOT NULL' if expected.notnull else 'nullable'}"
+            T(
+                "column {column} has type {actual}, expected {expected}",
+                column=column,
+                actual=actual.type or T("(none)"),
+                expected=expected.type or T("(none)"),
+            )
         )
+    if actual.notnull != expected.notnull:
+        if actual.notnull:
+            out.append(T("column {column} is NOT NULL, expected nullable", column=column))
+        else:
+            out.append(T("column {column} is nullable, expected NOT NULL", column=column))
     if actual.default != expected.default:
-        out.append(f"{where} has default {actual.default}, expected {expected.default}")
+        out.append(
+            T(
+                "column {column} has default {actual}, expected {expected}",
+                column=column,
+                actual=str(actual.default),
+                expected=str(expected.default),
+            )
+        )
     if actual.pk != expected.pk:
-        out.append(f"{where} primary-key position is {actual.pk}, expected {expected.pk}")
+        out.append(
+            T(
+                "column {column} primary-key position is {actual}, expected {expected}",
+                column=column,
+                actual=actual.pk,
+                expected=expected.pk,
+            )
+        )
     return out
 
 
-def constraint_differences(actual: Table, expected: Table) -> list[str]:
-    out = []
+def constraint_differences(actual: Table, expected: Table) -> list[str | Text]:
+    out: list[str | Text] = []
     for fk in sorted(expected.foreign_keys - actual.foreign_keys, key=repr):
-        out.append(f"table {expected.name} lacks foreign key {fk.describe()}")
+        out.append(T("table {table} lacks foreign key {key}", table=expected.name, key=fk.describe()))
     for fk in sorted(actual.foreign_keys - expected.foreign_keys, key=repr):
-        out.append(f"table {expected.name} has an unexpected foreign key {fk.describe()}")
+        out.append(T("table {table} has an unexpected foreign key {key}", table=expected.name, key=fk.describe()))
     if actual.unique_constraints != expected.unique_constraints:
         out.append(
-            f"table {expected.name} has UNIQUE constraints "
-            f"{sorted(actual.unique_constraints)}, expected {sorted(expected.unique_constraints)}"
+            T(
+                "table {table} has UNIQUE constraints {actual}, expected {expected}",
+                table=expected.name,
+                actual=str(sorted(actual.unique_constraints)),
+                expected=str(sorted(expected.unique_constraints)),
+            )
         )
     if (actual.without_rowid, actual.strict) != (expected.without_rowid, expected.strict):
-        out.append(f"table {expected.name} differs in WITHOUT ROWID / STRICT")
+        out.append(T("table {table} differs in WITHOUT ROWID / STRICT", table=expected.name))
     return out
 
 
-def table_differences(actual: Table, expected: Table, *, allow_extra_columns: bool = False) -> list[str]:
-    out = []
+def missing_table(name: str) -> Text:
+    return T("table {table} is missing", table=name)
+
+
+def missing_column(table: str, column: str) -> Text:
+    return T("column {column} is missing", column=f"{table}.{column}")
+
+
+def missing_index(name: str) -> Text:
+    return T("index {index} is missing", index=name)
+
+
+def _extra_column(table: str, column: Column) -> Text:
+    return T(
+        "column {column} ({definition}) is not part of WEMS",
+        column=f"{table}.{column.name}",
+        definition=column.describe(),
+    )
+
+
+def table_differences(actual: Table, expected: Table, *, allow_extra_columns: bool = False) -> list[str | Text]:
+    out: list[str | Text] = []
     for col in expected.columns:
         mine = actual.column(col.name)
         if mine is None:
-            out.append(f"column {expected.name}.{col.name} is missing")
+            out.append(missing_column(expected.name, col.name))
         else:
             out.extend(column_differences(expected.name, mine, col))
     if not allow_extra_columns:
         for col in actual.columns:
             if expected.column(col.name) is None:
-                out.append(f"column {expected.name}.{col.name} ({col.describe()}) is not part of WEMS")
+                out.append(_extra_column(expected.name, col))
     return out + constraint_differences(actual, expected)
 
 
-def index_differences(actual: Index, expected: Index) -> list[str]:
+def index_differences(actual: Index, expected: Index) -> list[str | Text]:
     if (actual.table, actual.unique, actual.keys, actual.where) == (
         expected.table,
         expected.unique,
@@ -288,50 +335,77 @@ def index_differences(actual: Index, expected: Index) -> list[str]:
         expected.where,
     ):
         return []
-    return [f"index {expected.name} is {actual.describe()}, expected {expected.describe()}"]
+    return [
+        T(
+            "index {index} is {actual}, expected {expected}",
+            index=expected.name,
+            actual=actual.describe(),
+            expected=expected.describe(),
+        )
+    ]
+
+
+def _missing_or_different(kind: str, name: str) -> Text:
+    """`kind`: a view or a trigger (the only other objects a Schema keeps)."""
+    if kind == "view":
+        return T("view {name} is missing or different", name=name)
+    return T("trigger {name} is missing or different", name=name)
+
+
+def _not_part_of_wems(kind: str, name: str) -> Text:
+    if kind == "view":
+        return T("view {name} is not part of WEMS", name=name)
+    return T("trigger {name} is not part of WEMS", name=name)
 
 
 def differences(actual: Schema, expected: Schema, *, allow_extra: bool = False) -> list[str]:
-    """Plain-language differences of `actual` from `expected`; with allow_extra, only what is missing or changed."""
-    out = []
+    """Plain-language differences of `actual` from `expected`; with allow_extra, only what is missing or changed.
+
+    In English; difference_texts() gives them to show in the user's language."""
+    return [english(text) for text in difference_texts(actual, expected, allow_extra=allow_extra)]
+
+
+def difference_texts(actual: Schema, expected: Schema, *, allow_extra: bool = False) -> list[str | Text]:
+    """differences(), each a Text: English for the log and --json (english()), translated on the screen."""
+    out: list[str | Text] = []
     for key, table in expected.tables.items():
         mine = actual.tables.get(key)
         if mine is None:
-            out.append(f"table {table.name} is missing")
+            out.append(missing_table(table.name))
         else:
             out.extend(table_differences(mine, table, allow_extra_columns=allow_extra))
     for key, index in expected.indexes.items():
         mine_index = actual.indexes.get(key)
-        out.extend([f"index {index.name} is missing"] if mine_index is None else index_differences(mine_index, index))
+        out.extend([missing_index(index.name)] if mine_index is None else index_differences(mine_index, index))
     for key, (kind, sql) in expected.others.items():
         if actual.others.get(key) != (kind, sql):
-            out.append(f"{kind} {key} is missing or different")
+            out.append(_missing_or_different(kind, key))
     if not allow_extra:
         out.extend(extra_objects(actual, expected))
     return out
 
 
-def extra_objects(actual: Schema, expected: Schema) -> list[str]:
+def extra_objects(actual: Schema, expected: Schema) -> list[str | Text]:
     """Tables, indexes, views and triggers in `actual` that `expected` does not have."""
-    out = [f"table {t.name} is not part of WEMS" for k, t in actual.tables.items() if k not in expected.tables]
+    out: list[str | Text] = [
+        T("table {table} is not part of WEMS", table=t.name)
+        for k, t in actual.tables.items()
+        if k not in expected.tables
+    ]
     out += [
-        f"index {i.name} ({i.describe()}) is not part of WEMS"
+        T("index {index} ({definition}) is not part of WEMS", index=i.name, definition=i.describe())
         for k, i in actual.indexes.items()
         if k not in expected.indexes
     ]
-    out += [f"{kind} {k} is not part of WEMS" for k, (kind, _sql) in actual.others.items() if k not in expected.others]
+    out += [_not_part_of_wems(kind, k) for k, (kind, _sql) in actual.others.items() if k not in expected.others]
     return out
 
 
-def extra_columns(actual: Schema, expected: Schema) -> list[str]:
+def extra_columns(actual: Schema, expected: Schema) -> list[str | Text]:
     """Columns of `actual`'s tables that the same table in `expected` does not have."""
-    out = []
+    out: list[str | Text] = []
     for key, table in actual.tables.items():
         target = expected.tables.get(key)
         if target:
-            out += [
-                f"column {table.name}.{c.name} ({c.describe()}) is not part of WEMS"
-                for c in table.columns
-                if target.column(c.name) is None
-            ]
+            out += [_extra_column(table.name, c) for c in table.columns if target.column(c.name) is None]
     return out

@@ -15,6 +15,7 @@ from urllib.parse import quote
 import apsw
 
 from upgrader.errors import BadInstallation, DatabaseInUse
+from upgrader.i18n import T, Text
 from upgrader.winfs import unlink
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -38,34 +39,38 @@ def open_database(path: Path, *, readonly: bool = True) -> apsw.Connection:
         list(conn.execute("SELECT count(*) FROM sqlite_master"))
     except apsw.BusyError as exc:
         conn.close()
-        raise DatabaseInUse(f"The database {path} is locked by another program.") from exc
+        raise DatabaseInUse(T("The database {path} is locked by another program.", path=path)) from exc
     except apsw.ReadOnlyError as exc:
         conn.close()
         if Path(f"{path}-journal").exists():
             raise DatabaseInUse(
-                f"The database {path} has a change that was cut short (a -journal file).",
-                advice="Nothing was changed. Run wems-upgrade without --dry-run (or start "
-                "Wareflow EMS once): SQLite then finishes undoing it.",
+                T("The database {path} has a change that was cut short (a -journal file).", path=path),
+                advice=T(
+                    "Nothing was changed. Run wems-upgrade without --dry-run (or start "
+                    "Wareflow EMS once): SQLite then finishes undoing it."
+                ),
             ) from exc
-        raise BadInstallation(f"The database {path} cannot be read: {exc}.") from exc
+        raise BadInstallation(T("The database {path} cannot be read: {error}.", path=path, error=exc)) from exc
     except apsw.Error as exc:
         conn.close()
-        raise BadInstallation(f"The database {path} cannot be read: {exc}. It may be damaged.") from exc
+        raise BadInstallation(
+            T("The database {path} cannot be read: {error}. It may be damaged.", path=path, error=exc)
+        ) from exc
     return conn
 
 
 def check_database_file(path: Path) -> None:
     """Refuse a path that is not an existing, non-empty file starting with SQLite's header."""
     if not path.exists():
-        raise BadInstallation(f"There is no database at {path}.")
+        raise BadInstallation(T("There is no database at {path}.", path=path))
     if not path.is_file():
-        raise BadInstallation(f"{path} is not a file.")
+        raise BadInstallation(T("{path} is not a file.", path=path))
     with open(path, "rb") as handle:
         header = handle.read(len(SQLITE_HEADER))
     if not header:
-        raise BadInstallation(f"The database file {path} is empty (0 bytes).")
+        raise BadInstallation(T("The database file {path} is empty (0 bytes).", path=path))
     if header != SQLITE_HEADER:
-        raise BadInstallation(f"{path} is not a SQLite database (it may be damaged).")
+        raise BadInstallation(T("{path} is not a SQLite database (it may be damaged).", path=path))
 
 
 def _connect(path: Path, readonly: bool) -> apsw.Connection:
@@ -266,10 +271,41 @@ def database_state(db: Path, held: int | None = None) -> tuple:
 def check_unchanged(db: Path, expected: tuple, doing: str, held: int | None = None) -> None:
     """Refuse (DatabaseInUse) if another program wrote `db` since `expected` was measured."""
     if database_state(db, held) != expected:
-        raise DatabaseInUse(
-            f"The database changed while it was being {doing}: Wareflow EMS is probably "
+        raise DatabaseInUse(_changed_while(doing))
+
+
+def _changed_while(doing: str) -> Text:
+    """`doing`: "read", "copied", "backed up", "upgraded" or "restored"."""
+    if doing == "read":
+        return T(
+            "The database changed while it was being read: Wareflow EMS is probably "
             "open. Nothing was lost: the database keeps every change."
         )
+    if doing == "copied":
+        return T(
+            "The database changed while it was being copied: Wareflow EMS is probably "
+            "open. Nothing was lost: the database keeps every change."
+        )
+    if doing == "backed up":
+        return T(
+            "The database changed while it was being backed up: Wareflow EMS is probably "
+            "open. Nothing was lost: the database keeps every change."
+        )
+    if doing == "restored":
+        return T(
+            "The database changed while it was being restored: Wareflow EMS is probably "
+            "open. Nothing was lost: the database keeps every change."
+        )
+    if doing == "upgraded":
+        return T(
+            "The database changed while it was being upgraded: Wareflow EMS is probably "
+            "open. Nothing was lost: the database keeps every change."
+        )
+    return T(
+        "The database changed while it was being {doing}: Wareflow EMS is probably "
+        "open. Nothing was lost: the database keeps every change.",
+        doing=doing,
+    )
 
 
 def contents_state(paths: list[Path]) -> tuple:
@@ -343,11 +379,11 @@ def hold_exclusive(
             check_unchanged(db, expected_state, doing, held)
         (mode,) = one_row(conn, "PRAGMA journal_mode=DELETE")
         if mode.lower() != "delete":
-            raise DatabaseInUse(f"The database {db} is in use by another program.")
+            raise DatabaseInUse(T("The database {path} is in use by another program.", path=db))
         return conn
     except apsw.BusyError as exc:
         conn.close()
-        raise DatabaseInUse(f"The database {db} is in use by another program.") from exc
+        raise DatabaseInUse(T("The database {path} is in use by another program.", path=db)) from exc
     except BaseException:
         conn.close()
         raise

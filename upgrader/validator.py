@@ -15,19 +15,62 @@ from datetime import date, datetime
 import apsw
 
 from upgrader.executor import rolled_back
+from upgrader.i18n import N_, T, Text, english, localize, nT
 from upgrader.loader import AppOperation, Step
-from upgrader.schema import Schema, Table, differences, quote, read_schema
+from upgrader.preflight import GB, MB
+from upgrader.schema import Schema, Table, difference_texts, quote, read_schema
 from upgrader.snapshot import one_row
+
+#: each check's name as a person reads it (the name itself is --json's and the log's)
+CHECK_LABELS = {
+    "rows": N_("rows"),
+    "values": N_("values"),
+    "documents": N_("documents"),
+    "schema": N_("structure"),
+    "integrity": N_("integrity"),
+    "foreign_keys": N_("references"),
+    "app_operations": N_("app operations"),
+}
 
 
 @dataclass(frozen=True)
 class Check:
+    """One check's result. `text` and `problem_texts` are shown in the user's language (`shown`,
+    `shown_problems`); `detail` and `problems` are the same in English, for --json and the log."""
+
     name: str
     ok: bool
-    detail: str
-    problems: tuple[str, ...] = ()
-    #: what was checked, one line each (the app's operations), shown under the check's line
+    text: str | Text
+    problem_texts: tuple[str | Text, ...] = ()
+    #: what was checked, one line each (the app's operations, catalogue texts: localize() each), shown
+    #: under the check's line
     items: tuple[str, ...] = ()
+
+    @property
+    def detail(self) -> str:
+        return english(self.text)
+
+    @property
+    def problems(self) -> tuple[str, ...]:
+        return tuple(english(p) for p in self.problem_texts)
+
+    @property
+    def shown(self) -> str:
+        """The detail in the user's language."""
+        return localize(self.text)
+
+    @property
+    def shown_problems(self) -> list[str]:
+        return [localize(p) for p in self.problem_texts]
+
+    @property
+    def shown_items(self) -> list[str]:
+        return [localize(item) for item in self.items]
+
+    @property
+    def label(self) -> str:
+        """The check's name in the user's language ("rows" stays the name in --json and the log)."""
+        return localize(CHECK_LABELS[self.name]) if self.name in CHECK_LABELS else self.name
 
 
 @dataclass(frozen=True)
@@ -130,42 +173,75 @@ def broken_references(conn: apsw.Connection, tables=None, schema: str = "main") 
     )
 
 
+def _joined(texts: list[str | Text]) -> str | Text:
+    """`texts` separated by commas, each shown in the user's language."""
+    if not texts:
+        return ""
+    out = texts[0]
+    for text in texts[1:]:
+        out = T("{first}, {second}", first=out, second=text)
+    return out
+
+
 def _row_count_check(before: Facts, after: Facts) -> Check:
-    problems = tuple(
-        f"{table}: {count} rows before, {after.row_counts.get(table)} after"
+    problems: tuple[str | Text, ...] = tuple(
+        nT(
+            "{table}: {n} rows before, {after} after",
+            "{table}: {n} rows before, {after} after",
+            count,
+            table=table,
+            after=after.row_counts.get(table),
+        )
         for table, count in before.row_counts.items()
         if after.row_counts.get(table) != count
     )
-    total = sum(before.row_counts.values())
-    return Check("rows", not problems, f"{total} rows in {len(before.row_counts)} tables, all kept", problems)
+    total, tables = sum(before.row_counts.values()), len(before.row_counts)
+    detail = T(
+        "{rows} in {tables}, all kept",
+        rows=nT("{n} rows", "{n} rows", total),
+        tables=nT("{n} tables", "{n} tables", tables),
+    )
+    return Check("rows", not problems, detail, problems)
 
 
 def _documents_check(before: Facts, after: Facts) -> Check:
-    problems = tuple(
-        f"{name}: {before.documents[name][0]} paths before, {after.documents.get(name, (0, 0))[0]} after"
+    problems: tuple[str | Text, ...] = tuple(
+        nT(
+            "{name}: {n} paths before, {after} after",
+            "{name}: {n} paths before, {after} after",
+            before.documents[name][0],
+            name=name,
+            after=after.documents.get(name, (0, 0))[0],
+        )
         for name in before.documents
         if after.documents.get(name) != before.documents[name]
     )
-    detail = f"{before.document_count} document paths unchanged"
+    count = before.document_count
+    detail: Text = nT("{n} document paths unchanged", "{n} document paths unchanged", count)
     if before.documents_not_read:
-        detail += (
-            f" in the changed tables (the {len(before.documents_not_read)} path column(s) of tables "
-            f"no step changes were not read)"
+        detail = T(
+            "{documents} in the changed tables (the {columns} of tables no step changes were not read)",
+            documents=detail,
+            columns=nT("{n} path column(s)", "{n} path column(s)", len(before.documents_not_read)),
         )
     return Check("documents", not problems, detail, problems)
 
 
 def _schema_check(conn: apsw.Connection, expected: Schema, label: str) -> Check:
-    problems = tuple(differences(read_schema(conn), expected))
-    return Check("schema", not problems, f"structure identical to a fresh {label} database", problems)
+    problems: tuple[str | Text, ...] = tuple(difference_texts(read_schema(conn), expected))
+    return Check(
+        "schema", not problems, T("structure identical to a fresh {generation} database", generation=label), problems
+    )
 
 
-def _size(n: int) -> str:
-    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
+def _size(n: int) -> Text:
+    return T(GB, size=f"{n / 1e9:.1f}") if n >= 1e9 else T(MB, size=f"{n / 1e6:.0f}")
 
 
-def _pragma_problems(conn: apsw.Connection, sql: str, prefix: str = "") -> list[str]:
-    return [f"{prefix}{row[0]}" for row in conn.execute(sql) if row[0] != "ok"]
+def _pragma_problems(conn: apsw.Connection, sql: str, original: bool = False) -> list[str | Text]:
+    """SQLite's own findings (its words, in English), each marked as the original's if `original`."""
+    found = [str(row[0]) for row in conn.execute(sql) if row[0] != "ok"]
+    return [T("in the original: {problem}", problem=p) for p in found] if original else list(found)
 
 
 def _integrity_check(
@@ -185,7 +261,7 @@ def _integrity_check(
     changed = sorted(names[t.lower()] for t in touched if t.lower() in names)
     full = [t for t in changed if counts[t] <= FULL_CHECK_ROWS]
     large = [t for t in changed if counts[t] > FULL_CHECK_ROWS]
-    problems = _pragma_problems(conn, "PRAGMA main.quick_check") if whole else []
+    problems: list[str | Text] = _pragma_problems(conn, "PRAGMA main.quick_check") if whole else []
     for table in full:
         problems += _pragma_problems(conn, f"PRAGMA main.integrity_check({quote(table)})")
     for table in [] if whole else large:
@@ -195,18 +271,42 @@ def _integrity_check(
         kept = {n.lower() for (n,) in conn.execute(f"SELECT name FROM {reference}.sqlite_master WHERE type = 'table'")}
         original = [t for t in changed if t.lower() in kept]
         for table in original:
-            problems += _pragma_problems(conn, f"PRAGMA {reference}.quick_check({quote(table)})", "in the original: ")
-    quick = ["the whole file"] if whole else [f"{len(large)} larger changed table(s)"] if large else []
-    quick += [f"the original's {len(original)} changed table(s)"] if original else []
-    parts = [f"full check of {', '.join(full)}"] if full else []
-    parts += ["quick check of " + " and of ".join(quick)] if quick else []
-    detail = ", ".join(parts or ["nothing to check"]) + (": ok" if not problems else ": problems found")
+            problems += _pragma_problems(conn, f"PRAGMA {reference}.quick_check({quote(table)})", original=True)
+    detail = _integrity_detail(full, large, original, whole, bool(problems))
     if not whole:
-        detail += (
-            f"; the rest of the file ({_size(database_bytes(conn))}, over "
-            f"{_size(WHOLE_FILE_CHECK_BYTES)}) was not checked: --full-check checks it"
+        detail = T(
+            "{checks}; the rest of the file ({size}, over {limit}) was not checked: --full-check checks it",
+            checks=detail,
+            size=_size(database_bytes(conn)),
+            limit=_size(WHOLE_FILE_CHECK_BYTES),
         )
     return Check("integrity", not problems, detail, tuple(problems))
+
+
+def _integrity_detail(full: list[str], large: list[str], original: list[str], whole: bool, failed: bool) -> Text:
+    """What the integrity check read ("full check of A, B, quick check of the whole file"), and its verdict."""
+    quick: list[Text] = (
+        [T("the whole file")]
+        if whole
+        else [nT("{n} larger changed table(s)", "{n} larger changed table(s)", len(large))]
+        if large
+        else []
+    )
+    if original:
+        quick.append(nT("the original's {n} changed table(s)", "the original's {n} changed table(s)", len(original)))
+    quick_text = (
+        T("quick check of {what} and of {more}", what=quick[0], more=quick[1])
+        if len(quick) == 2
+        else T("quick check of {what}", what=quick[0])
+        if quick
+        else None
+    )
+    full_text = T("full check of {tables}", tables=", ".join(full)) if full else None
+    if full_text and quick_text:
+        what: Text = T("{first}, {second}", first=full_text, second=quick_text)
+    else:
+        what = full_text or quick_text or T("nothing to check")
+    return T("{checks}: problems found", checks=what) if failed else T("{checks}: ok", checks=what)
 
 
 def _reference_scope(conn: apsw.Connection, reference: str | None, scope) -> set[str] | None:
@@ -253,24 +353,38 @@ def _foreign_key_check(conn: apsw.Connection, before: Facts, after: Facts, refer
         }
         was += broken_references(conn, [there[t.lower()] for t in extra if t.lower() in there], reference)
     new = after.broken_references - was
-    problems = tuple(
-        f"{count} row(s) of {table} now point to a missing {parent}" for (table, parent), count in sorted(new.items())
+    problems: tuple[str | Text, ...] = tuple(
+        nT(
+            "{n} row(s) of {table} now point to a missing {parent}",
+            "{n} row(s) of {table} now point to a missing {parent}",
+            count,
+            table=table,
+            parent=parent,
+        )
+        for (table, parent), count in sorted(new.items())
     )
     old = sum(was.values())
     fine = (
-        "every reference points to an existing row"
+        T("every reference points to an existing row")
         if after.scope is None
-        else (
-            f"every reference of the {len(after.scope)} changed or dependent table(s) points to an existing row "
-            f"(the other tables' references were not read: their rows and the keys they point to are unchanged)"
+        else nT(
+            "every reference of the {n} changed or dependent table(s) points to an existing row "
+            "(the other tables' references were not read: their rows and the keys they point to are unchanged)",
+            "every reference of the {n} changed or dependent table(s) points to an existing row "
+            "(the other tables' references were not read: their rows and the keys they point to are unchanged)",
+            len(after.scope),
         )
     )
     detail = (
         fine
         if not old
-        else (
-            f"no reference broken by the upgrade; {old} row(s) already pointed to missing rows "
-            f"before it ({', '.join(sorted({t for t, _p in was}))}) and were left as they were"
+        else nT(
+            "no reference broken by the upgrade; {n} row(s) already pointed to missing rows "
+            "before it ({tables}) and were left as they were",
+            "no reference broken by the upgrade; {n} row(s) already pointed to missing rows "
+            "before it ({tables}) and were left as they were",
+            old,
+            tables=", ".join(sorted({t for t, _p in was})),
         )
     )
     return Check("foreign_keys", not new, detail, problems)
@@ -283,9 +397,10 @@ def _key(table: Table) -> list[str]:
 def _values_check(conn: apsw.Connection, reference: str | None, touched) -> Check:
     """Every value of every kept column of each changed table is what the original held, row by row."""
     if reference is None:
-        return Check("values", True, "not compared (no original to compare with)")
+        return Check("values", True, T("not compared (no original to compare with)"))
     old, new = read_schema(conn, reference), read_schema(conn)
-    problems, compared = [], 0
+    problems: list[str | Text] = []
+    compared = 0
     for name in sorted(touched):
         before, after = old.table(name), new.table(name)
         if before is None or after is None:
@@ -294,8 +409,18 @@ def _values_check(conn: apsw.Connection, reference: str | None, touched) -> Chec
         differing = _differing_rows(conn, reference, before, after, columns)
         compared += 1
         if differing:
-            problems.append(f"{name}: {differing} row(s) hold other values than before")
-    return Check("values", not problems, f"every value kept in the {compared} changed table(s)", tuple(problems))
+            problems.append(
+                nT(
+                    "{table}: {n} row(s) hold other values than before",
+                    "{table}: {n} row(s) hold other values than before",
+                    differing,
+                    table=name,
+                )
+            )
+    detail = nT(
+        "every value kept in the {n} changed table(s)", "every value kept in the {n} changed table(s)", compared
+    )
+    return Check("values", not problems, detail, tuple(problems))
 
 
 def _rowid(table: Table) -> str | None:
@@ -415,7 +540,11 @@ def app_bindings() -> dict[str, object]:
 
 
 class _OperationFailed(Exception):
-    pass
+    """An operation of the app failed: `text` says which and why."""
+
+    def __init__(self, text: Text) -> None:
+        super().__init__(text.english())
+        self.text = text
 
 
 def app_operations_check(conn: apsw.Connection, step: Step, bindings: dict | None = None, whole: bool = True) -> Check:
@@ -431,11 +560,15 @@ def app_operations_check(conn: apsw.Connection, step: Step, bindings: dict | Non
         return Check(
             APP_OPERATIONS,
             True,
-            f"none run: wems-upgrade describes no operation of the app for {step.label} or an earlier generation",
+            T(
+                "none run: wems-upgrade describes no operation of the app for {generation} or an earlier generation",
+                generation=step.label,
+            ),
         )
     values = app_bindings() | (bindings or {})
     source = f"g{step.app_operations_from}"
-    counts, ran, problems, bounded = row_counts(conn), [], [], []
+    counts, ran, bounded = row_counts(conn), [], []
+    problems: list[str | Text] = []
     with rolled_back(conn):
         written: set[str] = set()
         try:
@@ -445,46 +578,77 @@ def app_operations_check(conn: apsw.Connection, step: Step, bindings: dict | Non
                 ran.append(op.name)
             broken = _broken_in(conn, written)
         except _OperationFailed as exc:
-            problems.append(str(exc))
+            problems.append(exc.text)
     if not problems:
-        left = [
-            f"{t}: {n} rows before the operations, {counts.get(t)} after"
+        left: list[str | Text] = [
+            nT(
+                "{table}: {n} rows before the operations, {after} after",
+                "{table}: {n} rows before the operations, {after} after",
+                n,
+                table=t,
+                after=counts.get(t),
+            )
             for t, n in row_counts(conn).items()
             if counts.get(t) != n
         ]
         new = broken - _broken_in(conn, written)
-        problems += [f"the operations left rows behind ({', '.join(left)})"] if left else []
+        problems += [T("the operations left rows behind ({tables})", tables=_joined(left))] if left else []
         problems += [
-            f"{n} row(s) of {t} written by the operations point to a missing {parent}"
+            nT(
+                "{n} row(s) of {table} written by the operations point to a missing {parent}",
+                "{n} row(s) of {table} written by the operations point to a missing {parent}",
+                n,
+                table=t,
+                parent=parent,
+            )
             for (t, parent), n in sorted(new.items())
         ]
     if problems:
-        failed = operations[len(ran)].name if len(ran) < len(operations) else "after the last operation"
+        failed = T(operations[len(ran)].name) if len(ran) < len(operations) else T("after the last operation")
         return Check(
             APP_OPERATIONS,
             False,
-            f"{len(ran)} of {len(operations)} of the app's operations ran ({source}); failed: {failed}",
+            nT(
+                "{n} of {total} of the app's operations ran ({source}); failed: {failed}",
+                "{n} of {total} of the app's operations ran ({source}); failed: {failed}",
+                len(ran),
+                total=len(operations),
+                source=source,
+                failed=failed,
+            ),
             tuple(problems),
             tuple(ran),
         )
     return Check(
         APP_OPERATIONS,
         True,
-        f"{len(ran)} of {len(operations)} of the app's operations ({source}) "
-        f"ran on the upgraded data, then were undone{_bounded_note(bounded, ran)}",
+        nT(
+            "{n} of {total} of the app's operations ({source}) ran on the upgraded data, then were undone{note}",
+            "{n} of {total} of the app's operations ({source}) ran on the upgraded data, then were undone{note}",
+            len(ran),
+            total=len(operations),
+            source=source,
+            note=_bounded_note(bounded, ran),
+        ),
         items=tuple(ran),
     )
 
 
-def _bounded_note(bounded: list[str], ran: list[str]) -> str:
+def _bounded_note(bounded: list[str], ran: list[str]) -> str | Text:
     """What the detail must add when some lists were not read to their last row (`bounded`)."""
     if not bounded:
         return ""
     whole = [name for name in ran if name not in bounded]
-    return (
-        f"; {len(bounded)} list(s) were stopped after {LIST_STEP_BUDGET:,} steps of SQLite, not read to "
-        f"their last row (the file is over {_size(WHOLE_FILE_CHECK_BYTES)}: --full-check reads them "
-        f"whole): {', '.join(bounded)}; run in full: {', '.join(whole) or 'none'}"
+    return nT(
+        "; {n} list(s) were stopped after {budget} steps of SQLite, not read to their last row (the file is "
+        "over {size}: --full-check reads them whole): {lists}; run in full: {whole}",
+        "; {n} list(s) were stopped after {budget} steps of SQLite, not read to their last row (the file is "
+        "over {size}: --full-check reads them whole): {lists}; run in full: {whole}",
+        len(bounded),
+        budget=f"{LIST_STEP_BUDGET:,}",
+        size=_size(WHOLE_FILE_CHECK_BYTES),
+        lists=_joined([T(name) for name in bounded]),
+        whole=_joined([T(name) for name in whole]) or T("none"),
     )
 
 
@@ -507,13 +671,13 @@ def _run_app_operation(
     try:
         rows = _read_to_the_end(cursor, op.sql, values, budget)
     except (apsw.Error, KeyError) as exc:
-        raise _OperationFailed(f"{op.name}: {_reason(exc)}") from exc
+        raise _OperationFailed(T("{operation}: {reason}", operation=T(op.name), reason=_reason(exc))) from exc
     finally:
         conn.authorizer = None
         cursor.close()
     written |= writes
     if writes and conn.total_changes() == before:
-        raise _OperationFailed(f"{op.name}: changed no row")
+        raise _OperationFailed(T("{operation}: changed no row", operation=T(op.name)))
     if rows is None:
         _log.info("app operation %r: stopped after %d steps", op.name, budget)
         return False
@@ -568,11 +732,12 @@ def _count(cursor: apsw.Cursor, sql: str, values: dict, budget: int | None) -> i
         conn.set_progress_handler(None, id=_BUDGET)
 
 
-def _reason(exc: BaseException) -> str:
+def _reason(exc: BaseException) -> str | Text:
+    """Why an operation failed: SQLite's own words, or ours."""
     if isinstance(exc, KeyError):
-        return f"no value for the binding :{exc.args[0]}"
+        return T("no value for the binding :{name}", name=exc.args[0])
     if isinstance(exc, apsw.AuthError):
-        return "not allowed in the app's operations (transactions, savepoints, ATTACH and PRAGMA are refused)"
+        return T("not allowed in the app's operations (transactions, savepoints, ATTACH and PRAGMA are refused)")
     return str(exc)
 
 
