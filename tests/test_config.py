@@ -393,3 +393,26 @@ def test_a_refusal_keeps_every_problem_in_english_for_the_log_and_json(tmp_path)
         "alerts.critical_days (40) ne doit pas dépasser alerts.warning_days (30)",
         f"fichier\u00a0: {path}",
     ]
+
+
+@pytest.mark.parametrize(
+    ("content", "english", "french"),
+    [
+        (b'{"alerts": {"critical_days": 7 "warning_days": 30}}', "Expecting ',' delimiter", "une virgule est attendue"),
+        (
+            b'{"lock": {"timeout_minutes": "' + b"9" * 60 + b'"}}',
+            "'" + "9" * 19 + "...(62 characters)",
+            "(62 caractères)",
+        ),
+    ],
+)
+def test_the_problem_itself_is_in_french_and_stays_english_for_the_log(tmp_path, content, english, french):
+    from upgrader import i18n
+
+    path = tmp_path / "config.json"
+    path.write_bytes(content)
+    i18n.use("fr")
+    with pytest.raises(BadConfig) as refusal:
+        plan_config(path, 8)
+    assert english in refusal.value.message and french not in refusal.value.message
+    assert french in refusal.value.shown()[0] and english not in refusal.value.shown()[0]

@@ -24,6 +24,18 @@ MAX_BYTES = 1024 * 1024
 MAX_DEPTH = 100
 MAX_WHOLE = 1_000_000
 TOO_LONG = T("a number far too long to be a setting")
+#: Python's JSON parser's own words for a mistake, to translate (an unknown one is shown as it is).
+JSON_PROBLEMS = (
+    N_("Expecting value"),
+    N_("Expecting property name enclosed in double quotes"),
+    N_("Expecting ':' delimiter"),
+    N_("Expecting ',' delimiter"),
+    N_("Unterminated string starting at"),
+    N_("Invalid control character at"),
+    N_("Invalid \\escape"),
+    N_("Invalid \\uXXXX escape"),
+    N_("Extra data"),
+)
 _JSON_TOKEN = re.compile(r'("(?:[^"\\]|\\.)*")(\s*:)?|[{}\[\]]')
 _LONG_NUMBER = re.compile(r"-?\d{4000,}")
 FLAT_KEYS = {"alert_thresholds_days", "lock_timeout_minutes", "export_filename_template", "log_level"}
@@ -246,7 +258,8 @@ def _load_json(path: Path, text: str) -> dict:
     try:
         settings = json.loads(text, parse_constant=_no_constants)
     except json.JSONDecodeError as exc:
-        raise _error(path, exc.lineno, exc.colno, exc.msg) from None
+        problem = Text(exc.msg) if exc.msg in JSON_PROBLEMS else exc.msg
+        raise _error(path, exc.lineno, exc.colno, problem) from None
     except RecursionError:
         settings = None
     except ValueError as exc:
@@ -423,7 +436,7 @@ def _short(value) -> str | Text:
     text = repr(value)
     if len(text) <= 40:
         return text
-    return T("{start}...({n} characters)", start=text[:20], n=len(text))  # always more than 40
+    return T("{start}...({length} characters)", start=text[:20], length=len(text))  # always more than 40
 
 
 def _locate(text: str, keys: list[str]) -> tuple[int, int]:
