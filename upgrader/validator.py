@@ -15,22 +15,11 @@ from datetime import date, datetime
 import apsw
 
 from upgrader.executor import rolled_back
-from upgrader.i18n import N_, T, Text, english, localize, nT
+from upgrader.i18n import T, Text, english, localize, nT
 from upgrader.loader import AppOperation, Step
 from upgrader.preflight import GB, MB
 from upgrader.schema import Schema, Table, difference_texts, quote, read_schema
 from upgrader.snapshot import one_row
-
-#: each check's name as a person reads it (the name itself is --json's and the log's)
-CHECK_LABELS = {
-    "rows": N_("rows"),
-    "values": N_("values"),
-    "documents": N_("documents"),
-    "schema": N_("structure"),
-    "integrity": N_("integrity"),
-    "foreign_keys": N_("references"),
-    "app_operations": N_("app operations"),
-}
 
 
 @dataclass(frozen=True)
@@ -66,11 +55,6 @@ class Check:
     @property
     def shown_items(self) -> list[str]:
         return [localize(item) for item in self.items]
-
-    @property
-    def label(self) -> str:
-        """The check's name in the user's language ("rows" stays the name in --json and the log)."""
-        return localize(CHECK_LABELS[self.name]) if self.name in CHECK_LABELS else self.name
 
 
 @dataclass(frozen=True)
