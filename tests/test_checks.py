@@ -11,7 +11,7 @@ from pathlib import Path
 import apsw
 import pytest
 
-from upgrader import errors, validator
+from upgrader import errors, i18n, validator
 from upgrader.cli import main
 from upgrader.installation import locate
 from upgrader.loader import load_catalog
@@ -101,6 +101,20 @@ def test_a_large_file_gets_the_changed_tables_checked_and_says_what_was_not(inst
     assert "the other tables' references were not read" in check(checks, "foreign_keys").detail
     assert "of tables no step changes were not read" in check(checks, "documents").detail
     assert check(checks, "values").detail == "every value kept in the 1 changed table(s)"
+
+
+def test_the_checks_are_shown_in_french_and_kept_in_english(install, tmp_path, large):
+    """The screen reads each check in the user's language; --json and the log keep the English."""
+    _outcomes, checks = migrate(install(6), tmp_path)
+    i18n.use("fr")
+    integrity = check(checks, "integrity")
+    assert "le reste du fichier" in integrity.shown and "n'a pas été vérifié\u00a0: --full-check" in integrity.shown
+    assert "was not checked: --full-check checks it" in integrity.detail
+    values = check(checks, "values")
+    assert values.shown == "toutes les valeurs conservées dans 1 table modifiée"
+    assert values.detail == "every value kept in the 1 changed table(s)"
+    rows = check(checks, "rows")
+    assert rows.shown.endswith("tables, toutes conservées") and rows.detail.endswith("tables, all kept")
 
 
 def test_full_check_reads_the_whole_of_a_large_file(install, tmp_path, large):

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from upgrader import i18n
 from upgrader.i18n import english
-from upgrader.schema import Index, differences, extra_columns, schema_from_sql
+from upgrader.schema import Index, difference_texts, differences, extra_columns, schema_from_sql
 
 
 def in_english(texts) -> list[str]:
@@ -195,3 +196,15 @@ def test_extra_columns_lists_only_columns_of_shared_tables():
 )
 def test_index_describe(keys, where, text):
     assert Index("i", "t", False, keys, where).describe() == text
+
+
+def test_differences_are_shown_in_french_and_kept_in_english():
+    actual = changed('"name" VARCHAR(20)', '"name" TEXT') + 'CREATE TABLE "q" ("id" INTEGER PRIMARY KEY);'
+    texts = difference_texts(schema_from_sql(actual), schema_from_sql(EXPECTED))
+    assert in_english(texts) == differences(schema_from_sql(actual), schema_from_sql(EXPECTED))
+    i18n.use("fr")
+    assert [str(text) for text in texts] == [
+        "la colonne c.name est de type TEXT au lieu de VARCHAR(20)",
+        "la table q ne fait pas partie de WEMS",
+    ]
+    assert in_english(texts) == ["column c.name has type TEXT, expected VARCHAR(20)", "table q is not part of WEMS"]
