@@ -348,3 +348,65 @@ def test_status_for_an_older_target_does_not_call_it_the_newest(install, capsys)
     assert main(["--status", "--to-version", "g3", "--data-dir", str(root)]) == 0
     out = capsys.readouterr().out
     assert "already g3" in out and "newest" not in out
+
+
+def test_french_prefixes_and_headings_are_coloured_like_the_english(monkeypatch):
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    colours = {
+        "REFUSED: no": "\033[33m",
+        "REFUSÉ\u00a0: non": "\033[33m",
+        "DRY RUN: nothing": "\033[33m",
+        "SIMULATION\u00a0: rien": "\033[33m",
+        "FAILED: undone": "\033[31m",
+        "ÉCHEC\u00a0: annulé": "\033[31m",
+        "ERROR: bug": "\033[31m",
+        "ERREUR\u00a0: bogue": "\033[31m",
+        "Validation": "\033[1m",
+        "Contrôles": "\033[1m",
+        "Fichiers que modifierait la mise à niveau réelle": "\033[1m",
+    }
+    for line, colour in colours.items():
+        terminal = FakeTerminal()
+        Console(terminal, terminal).say(line)
+        assert terminal.getvalue().startswith(colour), line
+    terminal = FakeTerminal()
+    Console(terminal, terminal).say("Installation :    C:\\WEMS")
+    assert "\033[" not in terminal.getvalue()
+
+
+def test_french_typography_falls_back_to_plain_ascii():
+    assert to_ascii("REFUSÉ\u00a0: « config.yaml »") == 'REFUSE : " config.yaml "'
+
+
+def test_a_french_question_takes_o_for_oui_and_says_so(install, monkeypatch, capsys):
+    root = install(2)
+    keyboard = io.StringIO("o\n")
+    keyboard.isatty = lambda: True
+    monkeypatch.setattr(sys, "stdin", keyboard)
+    assert main(["--data-dir", str(root), "--lang", "fr"]) == 0
+    out = capsys.readouterr().out
+    assert "[o/N]" in out and "[y/N]" not in out
+    assert "Vous pouvez maintenant relancer Wareflow EMS." in out
+
+
+def test_without_a_keyboard_the_question_is_refused_in_french_and_logged_in_english(install, capsys):
+    root = install(2)
+    assert main(["--data-dir", str(root), "--lang", "fr"]) == errors.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "Il n'y a pas de clavier pour répondre." in err and "Rien n'a été modifié." in err
+    log = next((root / "logs").glob("wems-upgrade-*.log")).read_text(encoding="utf-8")
+    assert "There is no keyboard to answer." in log and "clavier" not in log
+
+
+def test_a_newer_release_is_named_with_where_to_get_it():
+    from upgrader import i18n
+    from upgrader.report import render_update
+    from upgrader.updates import NewerRelease
+
+    newer = NewerRelease("9.9.9", "https://example.invalid/releases/9.9.9")
+    text = render_update(newer)
+    assert "9.9.9" in text and newer.url in text and "Nothing was downloaded" in text
+    assert len(text.splitlines()) == 2
+    i18n.use("fr")
+    text = render_update(newer)
+    assert "9.9.9" in text and newer.url in text and "Rien n'a été téléchargé" in text
