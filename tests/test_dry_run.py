@@ -75,15 +75,32 @@ def _sqlite_companion(path: str, changed: set[str]) -> bool:
     return any(path == f"{db}{suffix}" for db in changed for suffix in ("-wal", "-shm"))
 
 
+def only_the_settings_to_convert(root: Path) -> None:
+    """An up-to-date database (in WAL mode, as the upgrade leaves it) and settings of an old release."""
+    assert main(["--yes", "--json", "--data-dir", str(root)]) == 0
+    (root / "config.yaml").unlink()
+    (root / "config.json").write_text('{"alerts": {"critical_days": 5, "warning_days": 30}}', encoding="utf-8")
+
+
 @pytest.mark.parametrize(
-    ("generation", "args"),
-    [(2, []), (5, []), (8, []), (3, ["--no-backup"]), (1, ["--to-version", "g4"])],
+    ("generation", "args", "prepare"),
+    [
+        (2, [], None),
+        (5, [], None),
+        (8, [], None),
+        (3, ["--no-backup"], None),
+        (1, ["--to-version", "g4"], None),
+        (8, [], only_the_settings_to_convert),
+    ],
 )
 def test_the_dry_run_lists_exactly_the_files_the_real_run_creates_changes_or_renames(
-    install, capsys, tmp_path, generation, args
+    install, capsys, tmp_path, generation, args, prepare
 ):
     """The dry run's `files` against what a real run of a copy of the installation really did."""
     original = install(generation, name="original")
+    if prepare:
+        prepare(original)
+        capsys.readouterr()
     assert main(["--json", "--dry-run", "--data-dir", str(original), *args]) == 0
     listed = json.loads(capsys.readouterr().out)["files"]
     assert listed and all(set(f) == {"path", "action", "to"} for f in listed)
