@@ -56,6 +56,16 @@ FILE_REASONS = {
     "backup": N_("the backup (the original database, the settings files, manifest.json)"),
     "log": N_("the log of the run, for support"),
 }
+#: What each installation's run did, as the command line sums it up for the table of several sites.
+SITE_SUMMARIES = (
+    N_("upgraded"),
+    N_("up to date"),
+    N_("dry run"),
+    N_("listed"),
+    N_("status shown"),
+    N_("SQL shown"),
+    N_("restored"),
+)
 SETTINGS_SHAPES = {"json-flat": N_("flat JSON of the early bootstrapper"), "json-nested": "JSON", "yaml": "YAML"}
 
 
