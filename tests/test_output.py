@@ -410,3 +410,11 @@ def test_a_newer_release_is_named_with_where_to_get_it():
     i18n.use("fr")
     text = render_update(newer)
     assert "9.9.9" in text and newer.url in text and "Rien n'a été téléchargé" in text
+
+
+def test_a_cp1252_console_keeps_the_accents_it_can_show():
+    raw = io.BytesIO()
+    stream = io.TextIOWrapper(raw, encoding="cp1252", newline="\n")
+    Console(stream, stream).say("  ✔ intégrité\u00a0: vérifiée → ok")
+    stream.flush()
+    assert raw.getvalue().decode("cp1252") == "  [ok] intégrité\u00a0: vérifiée -> ok\n"

@@ -104,11 +104,11 @@ class Console:
         self.color = wants_color(self.out, no_color)
 
     def _fit(self, stream: TextIO, text: str) -> str:
-        return (
-            text
-            if _can_encode(stream, text)
-            else "\n".join(line if _can_encode(stream, line) else to_ascii(line) for line in text.split("\n"))
-        )
+        """The text as the console can show it: each character it cannot encode spelt out in ASCII
+        (✔ -> [ok]); the accents it can show are kept (cp1252 shows é, à, ô)."""
+        if _can_encode(stream, text):
+            return text
+        return "".join(char if char == "\n" or _can_encode(stream, char) else to_ascii(char) for char in text)
 
     def _paint(self, line: str) -> str:
         if not self.color:
