@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from contextlib import closing
+from typing import ClassVar
 
 import apsw
 import pytest
 from support import PIPE_ENCODING, database, execute, file_digests
 
-from upgrader import errors
-from upgrader.cli import main
+from upgrader import __version__, cli, errors, i18n
+from upgrader.cli import _parser, main
 from upgrader.loader import load_catalog
 from upgrader.planner import make_plan
+from upgrader.report import render_update
 from upgrader.schema import differences, read_schema
+from upgrader.updates import NewerRelease
 
 
 def test_an_upgrade_prints_plan_migration_validation_and_summary(install, capsys):
@@ -226,3 +230,144 @@ def test_show_sql_combined_with_another_action_is_a_usage_error(install, capsys,
     assert main(["--show-sql", *other, "--data-dir", str(root)]) == errors.EXIT_USAGE
     assert f"--show-sql cannot be combined with {other[0]}" in capsys.readouterr().err
     assert file_digests(root) == before
+
+
+# --- the language of --help -------------------------------------------------------------------
+
+
+def _help(capsys, *args) -> str:
+    with pytest.raises(SystemExit) as exit_:
+        main([*args, "--help"])
+    assert exit_.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_french_help_reads_french_and_lists_every_option(capsys):
+    out = _help(capsys, "--lang", "fr")
+    for action in _parser()._actions:
+        for flag in action.option_strings:
+            assert flag in out, flag
+    assert re.match(r"utilisation\u00a0: wems-upgrade ", out)
+    for heading in ("arguments positionnels\u00a0:", "options\u00a0:", "codes de sortie\u00a0:"):
+        assert f"\n{heading}\n" in out
+    assert "afficher cette aide et quitter" in out and "ne pas vérifier si une version plus récente" in out
+    for code in errors.EXIT_CODES:
+        assert f"  {code}  " in out
+    for english_text in ("usage:", "show this help message", "exit codes:", "default:", "refused:"):
+        assert english_text not in out
+
+
+@pytest.mark.parametrize("columns", ["60", "80", "120"])
+def test_help_wraps_at_spaces_only_in_both_languages(capsys, monkeypatch, columns):
+    """No word cut at its hyphen ("wems-" / "upgrade"), no ":" alone at a line's start, lines that fit."""
+    monkeypatch.setenv("COLUMNS", columns)
+    for language in ("en", "fr"):
+        out = _help(capsys, "--lang", language)
+        lines = out.splitlines()
+        assert not [line for line in lines if line.rstrip().endswith("-") and not line.strip().startswith("-")]
+        assert not [line for line in lines if line.lstrip().startswith((":", ";", "?"))]
+        epilog = lines[lines.index("exit codes:" if language == "en" else "codes de sortie\u00a0:") :]
+        assert all(len(line) <= int(columns) - 2 for line in epilog), epilog
+
+
+def test_a_bad_command_line_reads_as_a_sentence_in_each_language(capsys):
+    assert main(["--frobnicate"]) == errors.EXIT_USAGE
+    assert "Unrecognized arguments: --frobnicate." in capsys.readouterr().err
+    assert main(["--lang", "fr", "--frobnicate"]) == errors.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "arguments non reconnus\u00a0: --frobnicate." in err and "Lancez wems-upgrade --help" in err
+    assert main(["--lang", "fr", "--data-dir"]) == errors.EXIT_USAGE
+    assert "argument --data-dir\u00a0: un argument attendu." in capsys.readouterr().err
+
+
+def test_a_json_usage_error_stays_english_whatever_the_language(capsys):
+    assert main(["--lang", "fr", "--json", "--frobnicate"]) == errors.EXIT_USAGE
+    error = json.loads(capsys.readouterr().out)["error"]
+    assert error["message"] == "Unrecognized arguments: --frobnicate."
+
+
+# --- the update check ----------------------------------------------------------------------------
+
+NEWER = NewerRelease("9.9.9", "https://example.invalid/wems-upgrade/releases/9.9.9")
+
+
+@pytest.fixture
+def update_check(monkeypatch):
+    """The update check, never on the network: records each check started and finds NEWER."""
+
+    class FakeCheck:
+        started: ClassVar[list[str]] = []
+        found: NewerRelease | None = NEWER
+
+        def __init__(self, current: str, feed: str | None = None, timeout: float = 2.0):
+            self.current = current
+
+        def start(self):
+            FakeCheck.started.append(self.current)
+            return self
+
+        def result(self):
+            return FakeCheck.found
+
+    FakeCheck.started = []
+    monkeypatch.setattr(cli, "UpdateCheck", FakeCheck)
+    return FakeCheck
+
+
+@pytest.mark.parametrize("args", [["--dry-run"], ["--yes"], ["--status"], ["--list-backups"]])
+def test_a_newer_release_is_the_last_thing_shown(install, capsys, update_check, args):
+    root = install(2)
+    assert main([*args, "--data-dir", str(root)]) == errors.EXIT_OK
+    out = capsys.readouterr().out
+    assert update_check.started == [__version__]
+    assert out.rstrip("\n").endswith(render_update(NEWER)) and out.count(render_update(NEWER)) == 1
+
+
+def test_a_newer_release_is_shown_in_french_too(install, capsys, update_check):
+    root = install(2)
+    assert main(["--dry-run", "--lang", "fr", "--data-dir", str(root)]) == errors.EXIT_OK
+    out = capsys.readouterr().out
+    i18n.use("fr")
+    assert out.rstrip("\n").endswith(render_update(NEWER))
+
+
+def test_a_refusal_still_ends_with_the_newer_release(install, capsys, update_check):
+    root = install(2)
+    database(root).write_bytes(b"hello")
+    assert main(["--yes", "--data-dir", str(root)]) == errors.EXIT_BAD_INSTALLATION
+    assert update_check.started and "9.9.9" in capsys.readouterr().out
+
+
+def test_no_newer_release_shows_nothing(install, capsys, update_check):
+    update_check.found = None
+    root = install(2)
+    assert main(["--dry-run", "--data-dir", str(root)]) == errors.EXIT_OK
+    out = capsys.readouterr().out
+    assert update_check.started and render_update(NEWER).splitlines()[1] not in out
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--dry-run", "--data-dir", "{root}", "--no-update-check"],
+        ["--dry-run", "--data-dir", "{root}", "--json"],
+        ["--show-sql", "--data-dir", "{root}"],
+        ["--dry-run", "--data-dir", "{root}", "--data-dir", "{other}"],
+        ["--dry-run", "--sites-file", "{sites}"],
+    ],
+    ids=["--no-update-check", "--json", "--show-sql", "several --data-dir", "a sites file of one"],
+)
+def test_the_update_check_is_skipped(install, capsys, update_check, tmp_path, args):
+    root, other = install(2), install(3, name="other")
+    sites = tmp_path / "sites.txt"
+    sites.write_text(f"{root}\n", encoding="utf-8")
+    assert main([a.format(root=root, other=other, sites=sites) for a in args]) == errors.EXIT_OK
+    assert update_check.started == []
+    assert "9.9.9" not in capsys.readouterr().out
+
+
+def test_no_update_check_for_version_or_help(capsys, update_check):
+    assert main(["--version"]) == errors.EXIT_OK
+    _help(capsys)
+    assert update_check.started == []
+    assert "9.9.9" not in capsys.readouterr().out

@@ -538,12 +538,13 @@ def _check_database(path: Path, manifest: dict) -> None:
         raise BadBackup(T("The database in {folder} does not hold the rows its manifest lists.", folder=path.parent))
 
 
-def list_backups(root: Path) -> list[Backup | tuple[Path, str]]:
+def list_backups(root: Path) -> list[Backup | tuple[Path, str | Text]]:
     """Every folder of `root` holding a manifest, newest first; unreadable ones, and incomplete
-    ones of ours, as (folder, reason)."""
+    ones of ours, as (folder, reason): English, or a Text (english() for --json, str() to show)."""
     if not root.is_dir():
         return []
-    found, unreadable = [], []
+    found: list[Backup] = []
+    unreadable: list[tuple[Path, str | Text]] = []
     for folder in sorted(root.iterdir()):
         if (reason := _incomplete_reason(folder)) is not None:
             unreadable.append((folder, reason))
@@ -553,5 +554,5 @@ def list_backups(root: Path) -> list[Backup | tuple[Path, str]]:
         try:
             found.append(Backup(folder, read_manifest(folder)))
         except BadBackup as exc:
-            unreadable.append((folder, exc.message))
-    return sorted(found, key=lambda b: b.created_at, reverse=True) + unreadable
+            unreadable.append((folder, exc.text))
+    return [*sorted(found, key=lambda b: b.created_at, reverse=True), *unreadable]

@@ -42,6 +42,7 @@ from upgrader.report import (
     render_sites,
     render_sql,
     render_status,
+    render_update,
     result_json,
     sql_json,
     status_json,
@@ -413,7 +414,7 @@ def run_one(args: argparse.Namespace, folder: Path, console: Console) -> tuple[i
                     "status": "listed",
                     "exit_code": EXIT_OK,
                     "backups": [str(b.folder) for b in backups.usable],
-                    "unusable": [{"folder": str(path), "reason": reason} for path, reason in backups.unusable],
+                    "unusable": [{"folder": str(path), "reason": english(reason)} for path, reason in backups.unusable],
                     "log": str(log_path) if log_path else None,
                 },
                 "listed",
@@ -494,19 +495,26 @@ def _run(args: argparse.Namespace, console: Console) -> tuple[int, dict | None]:
         return error.exit_code, error_json(error, None)
     if len(folders) > 1:
         return run_sites(args, folders, console)
-    check = None if args.json or args.no_update_check else UpdateCheck(__version__).start()
+    check = update_check(args, folders)
     code, obj, _summary = run_one(args, folders[0], console)
     show_update(check, console)
     return code, {**obj, "exit_code": code}
 
 
+def update_check(args: argparse.Namespace, folders: list[Path]) -> UpdateCheck | None:
+    """The look for a newer wems-upgrade, started in the background while the run works: only for a
+    person reading the screens of one installation (never --json, --no-update-check, a sites file;
+    nor --show-sql, whose text is SQL to save and run)."""
+    if args.json or args.no_update_check or args.sites_file or args.show_sql or len(folders) != 1:
+        return None
+    return UpdateCheck(__version__).start()
+
+
 def show_update(check: UpdateCheck | None, console: Console) -> None:
-    """The last lines of a run on one installation: a newer wems-upgrade, if the check found one in time."""
+    """The last lines of the run: a newer wems-upgrade, if the check found one in time (silent otherwise)."""
     newer = check.result() if check else None
     if newer:
-        from upgrader.report import render_update
-
-        console.say(render_update(newer))
+        console.say("\n" + render_update(newer))
 
 
 def _refuse_combinations(args: argparse.Namespace) -> None:

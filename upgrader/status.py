@@ -10,7 +10,7 @@ from typing import ClassVar, Literal
 from upgrader.backup import Backup, default_backup_root, list_backups
 from upgrader.config import ConfigPlan, plan_config
 from upgrader.errors import DatabaseInUse
-from upgrader.i18n import _
+from upgrader.i18n import Text, _
 from upgrader.installation import Installation
 from upgrader.loader import load_catalog
 from upgrader.locks import DEFAULT_LOCK_TIMEOUT_MINUTES, AppLock, check_app_closed
@@ -24,7 +24,7 @@ class Backups:
     """The backup folders of an installation: the usable ones newest first, then the unusable ones."""
 
     usable: list[Backup]
-    unusable: list[tuple[Path, str]]  # (folder, why it cannot be used)
+    unusable: list[tuple[Path, str | Text]]  # (folder, why it cannot be used: English, or a Text)
 
 
 def find_backups(root: Path) -> Backups:
