@@ -397,3 +397,34 @@ def test_a_restore_over_a_swap_it_must_drop_keeps_the_original_it_replaced(insta
     assert any(isinstance(item, tuple) and item[0] == half for item in list_backups(root / "backups"))
     assert main(["--data-dir", str(root), "--yes"]) == errors.EXIT_OK
     assert original.is_file() and sha256_file(original) == kept
+
+
+def test_an_unreadable_backup_is_listed_in_french_and_in_english_for_scripts(install, capsys):
+    root = install(2)
+    upgrade(locate(root, environ={}))
+    broken = root / "backups" / "before_upgrade_g8_broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("[]", encoding="utf-8")
+    assert main(["--data-dir", str(root), "--list-backups", "--lang", "fr", "--no-update-check"]) == errors.EXIT_OK
+    out = capsys.readouterr().out
+    assert f"{broken} ne contient pas de sauvegarde que ce wems-upgrade sait lire." in out
+    assert main(["--data-dir", str(root), "--list-backups", "--json", "--lang", "fr"]) == errors.EXIT_OK
+    listed = json.loads(capsys.readouterr().out)["unusable"]
+    assert listed == [{"folder": str(broken), "reason": f"{broken} does not hold a backup this wems-upgrade can read."}]
+
+
+def test_a_refused_restore_speaks_french_and_logs_english(install, capsys):
+    root = install(2)
+    upgrade(locate(root, environ={}))
+    other = install(2, name="other")
+    upgrade(locate(other, environ={}))
+    (foreign,) = backups_of(other)
+    before = file_digests(root)
+    args = ["--data-dir", str(root), "--restore", str(foreign), "--yes", "--lang", "fr"]
+    assert main(args) == errors.EXIT_BAD_BACKUP
+    err = capsys.readouterr().err
+    assert f"Cette sauvegarde a été faite depuis une autre installation ({other}), pas depuis {root}." in err
+    assert "ajoutez --from-other-installation" in err
+    assert file_digests(root) == before
+    log = sorted((root / "logs").glob("wems-upgrade-*.log"))[-1].read_text(encoding="utf-8")
+    assert f"This backup was made from another installation ({other}), not from {root}." in log

@@ -371,3 +371,12 @@ def test_no_update_check_for_version_or_help(capsys, update_check):
     _help(capsys)
     assert update_check.started == []
     assert "9.9.9" not in capsys.readouterr().out
+
+
+def test_a_question_is_asked_in_french_and_logged_in_english(install, capsys):
+    root = install(2)
+    assert main(["--data-dir", str(root), "--lang", "fr", "--no-update-check"]) == errors.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "Mettre à niveau cette installation maintenant\u00a0? Une sauvegarde est faite avant." in err
+    log = sorted((root / "logs").glob("wems-upgrade-*.log"))[-1].read_text(encoding="utf-8")
+    assert "Upgrade this installation now? A backup is kept first." in log and "Mettre" not in log

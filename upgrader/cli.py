@@ -292,7 +292,7 @@ def choose_backup(backups: Backups, console: Console) -> Path:
     if not console.interactive:
         raise UsageError(T("Name the backup to restore: --restore <folder> (see --list-backups)."))
     console.say(render_backups(Backups(usable, [])))
-    answer = console.ask(_("Which backup do you want to restore? [1-{last}]").format(last=len(usable)))
+    answer = console.ask(T("Which backup do you want to restore? [1-{last}]", last=len(usable)))
     if not answer.isdigit() or not 1 <= int(answer) <= len(usable):
         raise UsageError(T("No backup chosen. Nothing was changed."))
     return usable[int(answer) - 1].folder
@@ -303,8 +303,10 @@ def run_restore(args: argparse.Namespace, folder: Path, console: Console) -> dic
     root = args.backup_dir or default_backup_root(installation)
     chosen = Path(args.restore) if args.restore else choose_backup(find_backups(root), console)
     console.confirm(
-        _("Replace the database and settings of {installation} with the backup {backup}?").format(
-            installation=installation.root, backup=chosen
+        T(
+            "Replace the database and settings of {installation} with the backup {backup}?",
+            installation=installation.root,
+            backup=chosen,
         ),
         args.yes,
     )
@@ -337,15 +339,15 @@ def run_upgrade(args: argparse.Namespace, folder: Path, console: Console) -> Upg
         console.say(render_plan(preview) + "\n")
         shown.append(True)
         question = (
-            _("Upgrade this installation now? A backup is kept first.")
+            T("Upgrade this installation now? A backup is kept first.")
             if preview.space.backup_size
-            else _("Upgrade this installation now, WITHOUT a backup?")
+            else T("Upgrade this installation now, WITHOUT a backup?")
         )
         console.confirm(question, args.yes)
 
     if args.no_backup and not args.dry_run:
         console.confirm(
-            _("Upgrade WITHOUT a backup? If anything goes wrong later, there will be no way back."), args.yes
+            T("Upgrade WITHOUT a backup? If anything goes wrong later, there will be no way back."), args.yes
         )
     bars = console.progress()
     try:
