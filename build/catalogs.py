@@ -74,6 +74,18 @@ def _migration_texts() -> list[tuple[str, str]]:
         meta = tomllib.loads(step.read_text(encoding="utf-8"))
         place = step.relative_to(ROOT).as_posix()
         found += [(meta[key], place) for key in ("description", "releases") if meta.get(key)]
+    for converter in sorted(MIGRATIONS.glob("config/c*_*.py")):
+        place = converter.relative_to(ROOT).as_posix()
+        for node in ast.parse(converter.read_text(encoding="utf-8")).body:
+            names = [target.id for target in getattr(node, "targets", []) if isinstance(target, ast.Name)]
+            if isinstance(node, ast.Assign) and "DESCRIPTION" in names and _literal(node.value):
+                found.append((node.value.value, place))
+    for rules in sorted(MIGRATIONS.glob("config/effective/g*.yaml")):
+        place = rules.relative_to(ROOT).as_posix()
+        for line in rules.read_text(encoding="utf-8").splitlines():
+            match = re.match(r'releases:\s*"(.+)"\s*$', line)
+            if match:
+                found.append((match.group(1), place))
     for checks in sorted(MIGRATIONS.glob("g*_*/app_checks.sql")):
         place = checks.relative_to(ROOT).as_posix()
         for line in checks.read_text(encoding="utf-8").splitlines():

@@ -122,12 +122,12 @@ def render_plan(preview: Preview, disk: bool = True) -> str:
     ]
     if plan.detection.beyond:
         lines.append(_("  Already there, from later releases (kept, not redone):"))
-        lines += [f"    - {localize(d)}" for d in plan.detection.beyond]
+        lines += [f"    - {localize(d)}" for d in plan.detection.beyond_texts]
     for step, outcomes in _by_step(list(plan.outcomes)):
         lines.append(_("  {label}: {description}").format(label=step.label, description=_(step.description)))
         lines.append(f"       ({_changes(outcomes)})")
         lines += [
-            _("       - already present: {operation}").format(operation=localize(o.operation.describe()))
+            _("       - already present: {operation}").format(operation=localize(o.operation.text))
             for o in outcomes
             if not o.applied
         ]
@@ -178,11 +178,9 @@ def _validation_lines(checks: list[Check]) -> list[str]:
     lines = [_("Validation")]
     for c in checks:
         lines.append(
-            _("  {mark} {name}: {detail}").format(
-                mark=OK if c.ok else FAIL, name=_check_label(c), detail=localize(c.detail)
-            )
+            _("  {mark} {name}: {detail}").format(mark=OK if c.ok else FAIL, name=_check_label(c), detail=c.shown)
         )
-        lines += [f"       - {localize(item)}" for item in c.items]
+        lines += [f"       - {item}" for item in c.shown_items]
     return lines
 
 
@@ -586,12 +584,10 @@ def render_sql(plan: Plan, installation: Installation) -> str:
         for outcome in outcomes:
             if not outcome.applied:
                 lines.append(
-                    _("-- already present, skipped: {operation}").format(
-                        operation=localize(outcome.operation.describe())
-                    )
+                    _("-- already present, skipped: {operation}").format(operation=localize(outcome.operation.text))
                 )
                 continue
-            lines.append(f"-- {localize(outcome.operation.describe())}")
+            lines.append(f"-- {localize(outcome.operation.text)}")
             lines += [_terminated(statement) for statement in outcome.statements]
         lines.append("")
     if plan.app_migrations:
